@@ -1,0 +1,1 @@
+"""Authentication: OAuth2 password flow with signed, expiring tokens."""

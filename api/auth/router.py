@@ -1,0 +1,24 @@
+"""Login and who-am-I."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.auth import service
+from api.auth.models import Token, User
+from api.deps import Conn, CurrentUser
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=Token, summary="Log in (OAuth2 password flow)")
+def token(conn: Conn, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    """Exchange a username and password for a bearer token."""
+    return service.login(conn, form.username, form.password)
+
+
+@router.get("/me", response_model=User, summary="The logged-in user and their scope")
+def me(user: CurrentUser) -> User:
+    """Who the token belongs to."""
+    return user

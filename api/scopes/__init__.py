@@ -1,0 +1,1 @@
+"""Scopes: the four administrative levels and communities, and who may see what."""

@@ -1,0 +1,71 @@
+"""Scope figures: set-based SQL over the registry and the current device state."""
+
+from datetime import UTC, datetime
+
+from psycopg import Connection, sql
+
+from api.auth.models import User
+from api.scopes.access import bounded
+from api.scopes.models import (
+    Availability,
+    ChildAvailability,
+    KindFigures,
+    Overview,
+    Scope,
+    ScopeRef,
+)
+
+KINDS = ("board", "recorder", "gateway")
+
+# For each level, the column of `school` (alias s) that names its children.
+CHILD_KEY = {"province": "s.city_code", "city": "s.county_code", "county": "s.code", "community": "s.code"}
+
+_CHILD_NAMES = {
+    "province": "SELECT 'city' AS level, code, name FROM city WHERE province_code = %(scope_code)s ORDER BY code",
+    "city": "SELECT 'county' AS level, code, name FROM county WHERE city_code = %(scope_code)s ORDER BY code",
+}
+
+
+def children(conn: Connection, scope: Scope, user: User) -> list[ScopeRef]:
+    """The child scopes the user may see, in code order."""
+    if scope.child_level is None:
+        return []
+    if scope.level in _CHILD_NAMES:
+        rows = conn.execute(_CHILD_NAMES[scope.level], {"scope_code": scope.code}).fetchall()
+    else:
+        where, params = bounded(scope.level, user=user)
+        query = sql.SQL("SELECT 'school' AS level, s.code, s.name FROM school s WHERE {} ORDER BY s.code").format(where)
+        rows = conn.execute(query, {"scope_code": scope.code, **params}).fetchall()
+    return [ScopeRef(**r) for r in rows]
+
+
+def _availability(rows: list[dict]) -> Availability:
+    by_kind = []
+    for kind in KINDS:
+        devices = sum(r["devices"] for r in rows if r["kind"] == kind)
+        online = sum(r["online"] for r in rows if r["kind"] == kind)
+        by_kind.append(KindFigures(kind=kind, devices=devices, online=online,
+                                   online_rate=round(online / devices, 4) if devices else None))
+    devices = sum(k.devices for k in by_kind)
+    online = sum(k.online for k in by_kind)
+    return Availability(devices=devices, online=online,
+                        online_rate=round(online / devices, 4) if devices else None, by_kind=by_kind)
+
+
+def overview(conn: Connection, scope: Scope, user: User) -> Overview:
+    """Availability now for the scope and each child: devices, online, online rate by kind."""
+    where, params = bounded(scope.level, user=user)
+    key = sql.SQL(CHILD_KEY.get(scope.level, "s.code"))
+    query = sql.SQL("""
+        SELECT {key} AS child, d.kind, count(*) AS devices, count(*) FILTER (WHERE st.online) AS online
+        FROM school s
+        JOIN device d ON d.school_code = s.code
+        LEFT JOIN device_state st ON st.device_id = d.id
+        WHERE {where}
+        GROUP BY 1, 2""").format(key=key, where=where)
+    rows = conn.execute(query, {"scope_code": scope.code, **params}).fetchall()
+    kids = [
+        ChildAvailability(**child.model_dump(), availability=_availability([r for r in rows if r["child"] == child.code]))
+        for child in children(conn, scope, user)
+    ]
+    return Overview(scope=scope, as_of=datetime.now(UTC).isoformat(), availability=_availability(rows), children=kids)

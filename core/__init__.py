@@ -1,0 +1,1 @@
+"""Shared core of the cockpit platform: settings, database access, the device contract."""

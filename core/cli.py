@@ -1,0 +1,139 @@
+"""The `cockpit` command: run the whole platform, one service, or the tests."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.settings import PROJECT_ROOT, platform_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Education cockpit: classroom devices, four-level metrics, smart patrol.")
+log = logging.getLogger("cockpit")
+
+
+def _logging(service: str) -> None:
+    from core.process import configure_logging
+
+    s = platform_settings()
+    configure_logging(service, s.log_level, json_logs=s.env == "production")
+
+
+@app.command()
+def up(
+    scale: Annotated[str, typer.Option(help="seed scale when the database is empty: demo or province")] = "demo",
+    api_port: Annotated[int, typer.Option(envvar="API_PORT")] = 8000,
+    dashboard_port: Annotated[int, typer.Option(envvar="DASHBOARD_PORT")] = 8050,
+    simulate: Annotated[bool, typer.Option(help="run the device simulator")] = True,
+) -> None:
+    """Run everything: embedded PostgreSQL and Mosquitto unless URLs are configured, then all services."""
+    from core.stack import Stack
+
+    _logging("stack")
+    Stack(platform_settings(), scale=scale, api_port=api_port, dashboard_port=dashboard_port,
+          simulate=simulate).run()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the SQL migrations in sql/ that the database has not recorded yet."""
+    from core.db import migrate as apply
+
+    _logging("migrate")
+    applied = apply(platform_settings().require_database_url())
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+
+
+@app.command()
+def seed(
+    scale: Annotated[str, typer.Option(help="demo (small) or province (~10,000 schools)")] = "demo",
+    seed_value: Annotated[int, typer.Option("--seed", help="random seed; same seed, same province")] = 2024,
+    replace: Annotated[bool, typer.Option(help="replace an existing registry")] = False,
+) -> None:
+    """Seed a realistic, deterministic province registry."""
+    from core.seed.generator import seed_database
+
+    _logging("seed")
+    counts = seed_database(platform_settings().require_database_url(), scale, seed_value, replace=replace)
+    typer.echo(", ".join(f"{table}: {n}" for table, n in counts.items()))
+
+
+@app.command()
+def ingest(worker_id: Annotated[str | None, typer.Option(help="worker id (INGEST_WORKER_ID)")] = None) -> None:
+    """Run one ingest worker on the shared subscription."""
+    from ingest.service import run
+    from ingest.settings import ingest_settings
+
+    _logging("ingest")
+    settings = ingest_settings()
+    if worker_id:
+        settings = settings.model_copy(update={"worker_id": worker_id})
+    run(platform_settings(), settings)
+
+
+@app.command()
+def api(host: str | None = None, port: int | None = None) -> None:
+    """Serve the metrics API."""
+    import uvicorn
+
+    from api.settings import api_settings
+
+    _logging("api")
+    s = api_settings()
+    uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,
+                log_level="warning", access_log=False)
+
+
+@app.command()
+def dashboard() -> None:
+    """Serve the cockpit."""
+    from dashboard.app import main
+
+    _logging("dashboard")
+    main()
+
+
+@app.command()
+def simulate(limit: Annotated[int | None, typer.Option(help="only the first N devices")] = None) -> None:
+    """Run the device simulator over every registered device."""
+    import threading
+
+    from core.process import wait_for_shutdown
+    from devices.fleet import Fleet
+    from devices.settings import simulator_settings
+    from devices.simulator import build
+
+    _logging("simulator")
+    p = platform_settings()
+    settings = simulator_settings()
+    if limit:
+        settings = settings.model_copy(update={"limit": limit})
+    sim = build(p.require_database_url(), Fleet(p.require_broker()), settings, p.timezone)
+    stop = threading.Event()
+    runner = threading.Thread(target=sim.run, args=(stop,), name="simulator")
+    runner.start()
+    try:
+        wait_for_shutdown()
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context) -> None:
+    """Lint, then run the whole test suite (it starts its own PostgreSQL and Mosquitto)."""
+    python = Path(sys.executable)
+    lint = subprocess.run([str(python), "-m", "ruff", "check", "."], cwd=PROJECT_ROOT)
+    if lint.returncode != 0:
+        raise typer.Exit(lint.returncode)
+    env = {**os.environ, "COCKPIT_ENV": "test"}
+    result = subprocess.run([str(python), "-m", "pytest", *ctx.args], cwd=PROJECT_ROOT, env=env)
+    raise typer.Exit(result.returncode)
+
+
+if __name__ == "__main__":
+    app()

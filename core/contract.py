@@ -1,0 +1,240 @@
+"""The device contract: MQTT topic grammar, QoS, and versioned payload models.
+
+Both the device simulator and the ingest import this module; `docs/mqtt-contract.md`
+describes it for device vendors and the JSON Schemas are generated from these models.
+
+Topics are keyed by device id, never by the school hierarchy:
+
+    edu/dev/{device_id}/telemetry   periodic readings           device -> platform
+    edu/dev/{device_id}/event       discrete events             device -> platform
+    edu/dev/{device_id}/status      retained online/offline     device -> platform (last will)
+    edu/dev/{device_id}/ack         command acknowledgements    device -> platform
+    edu/dev/{device_id}/cmd         commands                    platform -> device
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+TOPIC_ROOT = "edu/dev"
+QOS = 1  # at-least-once end to end; writes are idempotent on (device, seq, time)
+CONTRACT_VERSION = 1
+MAX_PAYLOAD_BYTES = 16 * 1024  # larger payloads are dead-lettered unread
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{3,64}$"
+
+
+class Channel(StrEnum):
+    """The channels of one device."""
+
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+    ACK = "ack"
+    COMMAND = "cmd"
+
+
+UPSTREAM = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)
+
+
+def topic(device_id: str, channel: Channel) -> str:
+    """The topic of one device's channel."""
+    return f"{TOPIC_ROOT}/{device_id}/{channel.value}"
+
+
+def subscription(channel: Channel, share_group: str | None = None) -> str:
+    """The wildcard subscription to one channel of all devices, optionally shared."""
+    filt = f"{TOPIC_ROOT}/+/{channel.value}"
+    return f"$share/{share_group}/{filt}" if share_group else filt
+
+
+def parse_topic(name: str) -> tuple[str, Channel]:
+    """Split a device topic into (device_id, channel); ValueError if it is not one."""
+    parts = name.split("/")
+    if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
+        raise ValueError(f"not a device topic: {name!r}")
+    try:
+        channel = Channel(parts[3])
+    except ValueError:
+        raise ValueError(f"unknown channel {parts[3]!r} in topic {name!r}") from None
+    return parts[2], channel
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = Field(description="contract version")
+
+
+class _Sequenced(_Message):
+    ts: AwareDatetime = Field(description="device time, ISO 8601 with offset")
+    seq: int = Field(ge=0, le=2**62, description="per-device sequence number, never reused")
+
+
+class DeviceKind(StrEnum):
+    """The kinds of classroom device the platform knows."""
+
+    BOARD = "board"
+    RECORDER = "recorder"
+    GATEWAY = "gateway"
+
+
+class BoardTelemetry(_Sequenced):
+    """A touch all-in-one board's periodic reading."""
+
+    kind: Literal["board"]
+    power_on: bool
+    screen_on: bool
+    active_use_s: int = Field(ge=0, description="cumulative seconds of active use since install")
+    cpu_temp_c: float | None = Field(default=None, ge=-40, le=150)
+    cpu_load: float | None = Field(default=None, ge=0, le=1)
+    mem_load: float | None = Field(default=None, ge=0, le=1)
+    disk_used_pct: float | None = Field(default=None, ge=0, le=100)
+    foreground_app: str | None = Field(default=None, max_length=128)
+    os_version: str | None = Field(default=None, max_length=64)
+    error_codes: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=32)
+
+
+class CameraRole(StrEnum):
+    """What a recording-classroom camera looks at."""
+
+    TEACHER = "teacher"
+    STUDENTS = "students"
+    BLACKBOARD = "blackboard"
+    PANORAMA = "panorama"
+
+
+class Camera(BaseModel):
+    """One camera of a recording classroom, with simple picture statistics."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    role: CameraRole
+    online: bool
+    brightness: float | None = Field(default=None, ge=0, le=255, description="mean luma of the last snapshot")
+    frozen_frames: int = Field(default=0, ge=0, description="consecutive near-identical frames")
+
+
+class RecorderTelemetry(_Sequenced):
+    """A recording-classroom host's periodic reading."""
+
+    kind: Literal["recorder"]
+    recording: bool
+    streaming: bool
+    bitrate_kbps: float | None = Field(default=None, ge=0)
+    dropped_frames: int = Field(ge=0, description="cumulative dropped frames since start")
+    cameras: list[Camera] = Field(max_length=16)
+    storage_free_gb: float | None = Field(default=None, ge=0)
+    lesson_id: str | None = Field(default=None, max_length=64)
+
+
+class GatewayTelemetry(_Sequenced):
+    """A school network gateway's periodic reading."""
+
+    kind: Literal["gateway"]
+    uplink_mbps: float = Field(gt=0, description="contracted uplink capacity")
+    rx_mbps: float = Field(ge=0)
+    tx_mbps: float = Field(ge=0)
+    latency_ms: float | None = Field(default=None, ge=0)
+    loss_pct: float | None = Field(default=None, ge=0, le=100)
+    aps_total: int = Field(ge=0)
+    aps_online: int = Field(ge=0)
+    wifi_clients: int = Field(ge=0)
+
+
+Telemetry = Annotated[BoardTelemetry | RecorderTelemetry | GatewayTelemetry, Field(discriminator="kind")]
+
+
+class EventType(StrEnum):
+    """Discrete things a device reports when they happen."""
+
+    POWER_ON = "power_on"
+    POWER_OFF = "power_off"
+    RECORDING_START = "recording_start"
+    RECORDING_STOP = "recording_stop"
+    STREAM_START = "stream_start"
+    STREAM_STOP = "stream_stop"
+    LESSON_START = "lesson_start"
+    LESSON_END = "lesson_end"
+    CAMERA_LOST = "camera_lost"
+    CAMERA_RESTORED = "camera_restored"
+    ERROR = "error"
+
+
+class DeviceEvent(_Sequenced):
+    """A discrete event; lesson events name the lesson and the room's role in it."""
+
+    type: EventType
+    lesson_id: str | None = Field(default=None, max_length=64)
+    lesson_role: Literal["main", "receiving"] | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class StatusReason(StrEnum):
+    """Why a status message was published."""
+
+    BIRTH = "birth"  # published on every connect
+    WILL = "will"  # the broker published the last will: the connection was lost
+    SHUTDOWN = "shutdown"  # the device went offline deliberately
+
+
+class DeviceStatus(_Message):
+    """The retained online/offline status; the offline one is also the last will."""
+
+    ts: AwareDatetime
+    online: bool
+    reason: StatusReason
+
+
+class CommandName(StrEnum):
+    """Commands the platform can send to a device."""
+
+    REBOOT = "reboot"
+    POWER_SCHEDULE = "power_schedule"
+    NOTICE = "notice"
+
+
+class Command(_Message):
+    """A command sent down to one device."""
+
+    id: str = Field(max_length=64)
+    name: CommandName
+    params: dict[str, Any] = Field(default_factory=dict)
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
+class CommandResult(StrEnum):
+    """How a device answered a command."""
+
+    OK = "ok"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class CommandAck(_Message):
+    """A device's answer to a command."""
+
+    id: str = Field(max_length=64)
+    ts: AwareDatetime
+    result: CommandResult
+    message: str | None = Field(default=None, max_length=512)
+
+
+TELEMETRY = TypeAdapter(Telemetry)
+
+
+def encode(message: BaseModel) -> bytes:
+    """Serialise a payload model as compact JSON."""
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def birth(now: datetime) -> DeviceStatus:
+    """The online status a device publishes (retained) on every connect."""
+    return DeviceStatus(v=1, ts=now, online=True, reason=StatusReason.BIRTH)
+
+
+def will(now: datetime) -> DeviceStatus:
+    """The offline status a device registers as its last will before connecting."""
+    return DeviceStatus(v=1, ts=now, online=False, reason=StatusReason.WILL)

@@ -1,0 +1,72 @@
+"""Settings shared by every deployable: where the database and the broker are.
+
+Each deployable adds its own settings class with its own prefix; all of them are
+read through cached functions so tests can override the environment first.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class BrokerAddress(BaseModel):
+    """An MQTT broker address split out of an mqtt:// or mqtts:// URL."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """Split mqtt://user:password@host:port (mqtts:// for TLS) into its parts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r}: use mqtt:// or mqtts://")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return BrokerAddress(
+        host=parts.hostname or "localhost",
+        port=parts.port or (8883 if tls else 1883),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls=tls,
+    )
+
+
+class PlatformSettings(BaseSettings):
+    """Where the shared database and broker live, and how the platform runs."""
+
+    model_config = SettingsConfigDict(env_prefix="COCKPIT_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    mqtt_ca_file: Path | None = None
+    data_dir: Path = PROJECT_ROOT / "var"
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+
+    def require_database_url(self) -> str:
+        """The configured database URL, or a clear error if none is set."""
+        if not self.database_url:
+            raise RuntimeError("COCKPIT_DATABASE_URL is not set (run 'cockpit up' for an embedded stack)")
+        return self.database_url
+
+    def require_broker(self) -> BrokerAddress:
+        """The configured broker address, or a clear error if none is set."""
+        if not self.mqtt_url:
+            raise RuntimeError("COCKPIT_MQTT_URL is not set (run 'cockpit up' for an embedded stack)")
+        return parse_mqtt_url(self.mqtt_url)
+
+
+@lru_cache
+def platform_settings() -> PlatformSettings:
+    """The platform settings, read once from the environment."""
+    return PlatformSettings()

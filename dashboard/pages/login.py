@@ -1,0 +1,46 @@
+"""Login: exchange a username and password for an API token kept in the browser session."""
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import api_client
+from dashboard.i18n import t
+
+dash.register_page(__name__, path="/login", title="登录 · 教育信息化数字驾驶舱")
+
+
+def layout(**_query) -> html.Div:
+    """The login form."""
+    return html.Div(className="login-box", children=[
+        html.H2(id="login-heading"),
+        html.Label(id="login-username-label", htmlFor="login-username"),
+        dcc.Input(id="login-username", type="text", autoComplete="username"),
+        html.Label(id="login-password-label", htmlFor="login-password"),
+        dcc.Input(id="login-password", type="password", autoComplete="current-password", n_submit=0),
+        html.Button(id="login-submit", n_clicks=0),
+        html.Div(id="login-error", className="muted"),
+    ])
+
+
+@callback(Output("login-heading", "children"), Output("login-username-label", "children"),
+          Output("login-password-label", "children"), Output("login-submit", "children"),
+          Input("lang", "data"))
+def words(lang: str | None):
+    """Form words in the chosen language."""
+    lang = lang or "zh"
+    return t("title", lang), t("username", lang), t("password", lang), t("login", lang)
+
+
+@callback(Output("session", "data"), Output("url", "href", allow_duplicate=True), Output("login-error", "children"),
+          Input("login-submit", "n_clicks"), Input("login-password", "n_submit"),
+          State("login-username", "value"), State("login-password", "value"), State("lang", "data"),
+          prevent_initial_call=True)
+def submit(_clicks: int, _submits: int, username: str | None, password: str | None, lang: str | None):
+    """Log in through the API and land on the user's own scope."""
+    try:
+        token = api_client.login(username or "", password or "")
+        user = api_client.get(token, "/api/v1/auth/me")
+    except api_client.ApiError as exc:
+        message = t("login.failed", lang or "zh") if exc.status == 401 else str(exc)
+        return dash.no_update, dash.no_update, message
+    return {"token": token, "user": user}, "/", ""

@@ -1,0 +1,1 @@
+"""Simulated classroom devices: touch boards, recording classrooms and school gateways."""

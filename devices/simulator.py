@@ -1,0 +1,156 @@
+"""The province simulator: every registered device, following the school day.
+
+Devices are read from the registry, connect over MQTT with their own identity,
+report every `interval_s` seconds (spread over the interval), emit lesson and power
+events, and now and then drop off the network for a while, so the cockpit has
+something real to watch.
+"""
+
+import heapq
+import logging
+import random
+import threading
+import time
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg.rows import dict_row
+
+from core.calendar import SchoolCalendar, load_calendar
+from core.contract import Channel, Command, CommandAck, CommandResult
+from core.credentials import device_password
+from devices.behaviour import (
+    LessonSlot,
+    SimDevice,
+    lesson_events,
+    power_event,
+    reading,
+    wants_connection,
+)
+from devices.fleet import DeviceConnection, Fleet
+from devices.settings import SimulatorSettings
+
+log = logging.getLogger(__name__)
+
+_DEVICES = """
+SELECT d.id, d.kind, d.school_code, s.locale, s.uplink_mbps
+FROM device d JOIN school s ON s.code = d.school_code
+ORDER BY d.id
+"""
+
+_LESSON_SLOTS = """
+SELECT l.id, l.weekday, l.starts_at, l.ends_at, l.main_device_id AS device_id, 'main' AS role
+FROM remote_lesson l WHERE current_date BETWEEN l.valid_from AND l.valid_until
+UNION ALL
+SELECT l.id, l.weekday, l.starts_at, l.ends_at, r.device_id, 'receiving'
+FROM remote_lesson l JOIN remote_lesson_receiver r ON r.lesson_id = l.id
+WHERE current_date BETWEEN l.valid_from AND l.valid_until
+"""
+
+
+def load_devices(conn: psycopg.Connection, limit: int | None = None) -> list[SimDevice]:
+    """Every registered device with its timetable, as simulator state."""
+    slots: dict[str, list[LessonSlot]] = {}
+    for r in conn.execute(_LESSON_SLOTS):
+        slots.setdefault(r["device_id"], []).append(
+            LessonSlot(r["id"], r["weekday"], r["starts_at"], r["ends_at"], r["role"]))
+    start_seq = int(time.time() * 1000)  # monotonic across simulator restarts
+    rows = conn.execute(_DEVICES).fetchall()[:limit]
+    return [SimDevice.create(r["id"], r["kind"], r["school_code"], r["locale"], r["uplink_mbps"],
+                             slots.get(r["id"], []), start_seq) for r in rows]
+
+
+class Simulator:
+    """Drives a fleet of simulated devices against a broker."""
+
+    def __init__(self, fleet: Fleet, devices: list[SimDevice], calendar: SchoolCalendar,
+                 settings: SimulatorSettings) -> None:
+        self.fleet = fleet
+        self.devices = {d.id: d for d in devices}
+        self.calendar = calendar
+        self.settings = settings
+        self.rng = random.Random(7)
+        self._outage_until: dict[str, float] = {}
+        self._due: list[tuple[float, str]] = []
+        fleet.on_connected = self._on_connected
+        fleet.on_command = self._on_command
+        now = time.time()
+        for d in devices:
+            fleet.add(d.id, device_password(settings.device_secret, d.id) if settings.device_secret else None)
+            heapq.heappush(self._due, (now + self.rng.uniform(0, settings.interval_s), d.id))
+
+    def _on_connected(self, conn: DeviceConnection) -> None:
+        dev = self.devices[conn.device_id]
+        if dev.kind == "board":
+            conn.publish(Channel.EVENT, power_event(dev, datetime.now(UTC), on=True))
+
+    def _on_command(self, conn: DeviceConnection, payload: bytes) -> None:
+        try:
+            cmd = Command.model_validate_json(payload)
+        except ValueError:
+            log.warning("device %s got an unreadable command", conn.device_id)
+            return
+        now = datetime.now(UTC)
+        result = CommandResult.REJECTED if cmd.expires_at < now else CommandResult.OK
+        note = "expired before delivery" if result is CommandResult.REJECTED else f"{cmd.name.value} done"
+        conn.publish(Channel.ACK, CommandAck(v=1, id=cmd.id, ts=now, result=result, message=note))
+
+    def step(self, now: float) -> None:
+        """Publish what is due and move devices on or off the network."""
+        moment = datetime.fromtimestamp(now, UTC)
+        while self._due and self._due[0][0] <= now:
+            due, device_id = heapq.heappop(self._due)
+            heapq.heappush(self._due, (due + self.settings.interval_s, device_id))
+            conn = self.fleet.connections[device_id]
+            if conn.connected:
+                dev = self.devices[device_id]
+                for event in lesson_events(dev, moment, self.calendar):
+                    conn.publish(Channel.EVENT, event)
+                conn.publish(Channel.TELEMETRY, reading(dev, moment, self.calendar, self.settings.interval_s))
+
+    def housekeeping(self, now: float) -> None:
+        """Once a second: start and end outages, power boards on and off."""
+        moment = datetime.fromtimestamp(now, UTC)
+        p_outage = self.settings.outage_per_hour / 3600
+        for device_id, dev in self.devices.items():
+            conn = self.fleet.connections[device_id]
+            until = self._outage_until.get(device_id)
+            if until is not None and now >= until:
+                del self._outage_until[device_id]
+                dev.faults.discard("offline")
+            elif until is None and conn.connected and self.rng.random() < p_outage:
+                lo, hi = self.settings.outage_minutes
+                self._outage_until[device_id] = now + 60 * self.rng.uniform(lo, hi)
+                dev.faults.add("offline")
+                conn.wanted = False
+                conn.cut()
+                continue
+            wanted = wants_connection(dev, moment, self.calendar)
+            if conn.wanted and not wanted and conn.connected and "offline" not in dev.faults:
+                conn.publish(Channel.EVENT, power_event(dev, moment, on=False))
+                conn.shutdown(moment)
+            conn.wanted = wanted
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until `stop` is set."""
+        last_housekeeping = 0.0
+        while not stop.is_set():
+            now = time.time()
+            if now - last_housekeeping >= 1.0:
+                last_housekeeping = now
+                self.housekeeping(now)
+            self.step(now)
+            self.fleet.poll(0.05)
+        self.fleet.close()
+
+
+def build(database_url: str, fleet: Fleet, settings: SimulatorSettings, tz: str) -> Simulator:
+    """A simulator over the registry in the given database."""
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        devices = load_devices(conn, settings.limit)
+        calendar = load_calendar(conn, tz)
+    log.info("simulating %d devices", len(devices))
+    return Simulator(fleet, devices, calendar, settings)
+
+
+

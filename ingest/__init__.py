@@ -1,0 +1,1 @@
+"""Ingest: subscribes to every device channel, validates, and writes batches to the database."""

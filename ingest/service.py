@@ -1,0 +1,244 @@
+"""The ingest worker: MQTT in, batches to the database, acknowledgements after commit.
+
+The network thread only hands messages to a bounded queue; when the database is slow
+the queue fills, the network thread blocks, and the broker keeps the messages (its
+queue is bounded by configuration). Nothing here holds an unbounded buffer.
+"""
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from psycopg_pool import ConnectionPool
+
+from core import contract
+from core.contract import Channel
+from core.db import open_pool, transaction
+from core.health import HealthServer
+from core.mqtt import LinkOptions, MqttLink
+from core.process import wait_for_shutdown
+from core.settings import PlatformSettings
+from ingest.decode import ClockPolicy, Record, Rejected, decode
+from ingest.settings import IngestSettings
+from ingest.writer import ensure_staging, write_batch
+
+log = logging.getLogger(__name__)
+
+INGESTED = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS)
+
+_SWEEP = """
+WITH gone AS (
+    UPDATE device_state SET online = false, status_time = now(), updated_at = now()
+    WHERE online AND coalesce(last_seen, status_time) < now() - make_interval(secs => %s)
+    RETURNING device_id)
+INSERT INTO device_status_change (device_id, time, online, reason)
+SELECT device_id, now(), false, 'heartbeat' FROM gone
+"""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message as received, with what is needed to acknowledge it later."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+    received: float  # time.time() when the network thread got it
+
+
+class IngestMetrics:
+    """The worker's own Prometheus metrics, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("ingest_messages", "Messages received", ["channel"], registry=r)
+        self.stored = Counter("ingest_rows_stored", "Rows stored", ["table"], registry=r)
+        self.duplicates = Counter("ingest_duplicates", "Redelivered messages skipped", registry=r)
+        self.dead_letters = Counter("ingest_dead_letters", "Messages dead-lettered", ["reason"], registry=r)
+        self.batch_size = Histogram("ingest_batch_size", "Messages per batch", registry=r,
+                                    buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000))
+        self.commit_seconds = Histogram("ingest_commit_seconds", "Batch write and commit time", registry=r)
+        self.lag_seconds = Gauge("ingest_lag_seconds", "Receive-to-commit time of the last batch", registry=r)
+        self.queue_depth = Gauge("ingest_queue_depth", "Messages waiting for the writer", registry=r)
+        self.reconnects = Gauge("ingest_broker_connects", "Broker connections made", registry=r)
+        self.db_errors = Counter("ingest_db_errors", "Failed batch attempts", registry=r)
+        self.callback_errors = Gauge("ingest_callback_errors", "Exceptions in MQTT callbacks", registry=r)
+
+
+class IngestService:
+    """One ingest worker process's moving parts."""
+
+    def __init__(self, platform: PlatformSettings, settings: IngestSettings) -> None:
+        self.platform = platform
+        self.settings = settings
+        self.metrics = IngestMetrics()
+        self.policy = ClockPolicy(
+            skew_flag=timedelta(seconds=settings.skew_flag_s),
+            max_future=timedelta(seconds=settings.max_future_s),
+            max_past=timedelta(seconds=settings.max_past_s),
+        )
+        self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_max)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_commit = time.time()
+        self._lag = 0.0
+        self.pool: ConnectionPool | None = None
+        self.link = MqttLink(
+            platform.require_broker(),
+            LinkOptions(
+                client_id=f"ingest-{settings.worker_id}",
+                persistent=True,
+                manual_ack=True,
+                receive_maximum=settings.receive_maximum,
+                subscriptions=[(contract.subscription(c, settings.share_group), contract.QOS)
+                               for c in INGESTED],
+                ca_file=str(platform.mqtt_ca_file) if platform.mqtt_ca_file else None,
+            ),
+            on_message=self._receive,
+        )
+        self.health: HealthServer | None = None
+
+    def _receive(self, message) -> None:
+        # Runs on the network thread. Blocking here when the queue is full is the
+        # backpressure: the broker keeps what we do not read.
+        self._inbox.put(Inbound(message.topic, bytes(message.payload), message.mid, message.qos,
+                                self.link.generation, time.time()))
+
+    def start(self) -> None:
+        """Open the pool, connect to the broker and start the writer and sweeper."""
+        self.pool = open_pool(self.platform.require_database_url(), min_size=1, max_size=3,
+                              name=f"ingest-{self.settings.worker_id}")
+        for name, target in (("writer", self._write_loop), ("sweeper", self._sweep_loop)):
+            t = threading.Thread(target=target, name=f"ingest-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.settings.health_port:
+            self.health = HealthServer(self.settings.health_host, self.settings.health_port,
+                                       self.metrics.registry, self.readiness)
+            self.health.start()
+        self.link.start(timeout=30)
+
+    def stop(self, *, end_session: bool = False) -> None:
+        """Stop reading, finish the batch in hand, and close everything.
+
+        The persistent session is kept (the broker queues for this worker) unless
+        `end_session` is set, as when a worker is retired for good.
+        """
+        self._stop.set()
+        self.link.stop(end_session=end_session)
+        for t in self._threads:
+            t.join(timeout=10)
+        if self.health:
+            self.health.stop()
+        if self.pool:
+            self.pool.close()
+
+    def readiness(self) -> dict:
+        """What /readyz reports: broker connected and batches committing."""
+        m = self.metrics
+        m.callback_errors.set(self.link.callback_errors)
+        idle = self._inbox.empty()
+        fresh = time.time() - self._last_commit < 60
+        ready = self.link.connected.is_set() and (idle or fresh)
+        return {"ready": ready, "broker_connected": self.link.connected.is_set(),
+                "queue_depth": self._inbox.qsize(), "lag_s": round(self._lag, 3),
+                "seconds_since_commit": round(time.time() - self._last_commit, 1)}
+
+    def _next_batch(self) -> list[Inbound]:
+        try:
+            first = self._inbox.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+        while len(batch) < self.settings.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._inbox.get(timeout=max(remaining, 0)) if remaining > 0
+                             else self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        while not (self._stop.is_set() and self._inbox.empty()):
+            batch = self._next_batch()
+            if batch:
+                self._commit_with_retry(batch)
+            self.metrics.queue_depth.set(self._inbox.qsize())
+
+    def _decode(self, batch: list[Inbound]) -> tuple[list[Record], list[Rejected]]:
+        now = datetime.now(UTC)
+        records: list[Record] = []
+        rejected: list[Rejected] = []
+        for item in batch:
+            result = decode(item.topic, item.payload, now, self.policy)
+            (records if isinstance(result, Record) else rejected).append(result)
+            channel = item.topic.rsplit("/", 1)[-1]
+            self.metrics.messages.labels(channel if channel in Channel._value2member_map_ else "other").inc()
+        return records, rejected
+
+    def _commit_with_retry(self, batch: list[Inbound]) -> None:
+        records, rejected = self._decode(batch)
+        delay = 0.5
+        while True:
+            try:
+                started = time.perf_counter()
+                with transaction(self.pool) as conn:
+                    ensure_staging(conn)
+                    outcome = write_batch(conn, records, rejected)
+                self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                break
+            except psycopg.OperationalError as exc:
+                # The database is away: keep the batch, acknowledge nothing, try again.
+                self.metrics.db_errors.inc()
+                log.warning("batch of %d not stored (%s); retrying in %.1fs", len(batch), exc, delay)
+                if self._stop.wait(delay):
+                    return  # unacknowledged: the broker redelivers them to the next worker
+                delay = min(delay * 2, self.settings.db_retry_max_s)
+        for item in batch:
+            self.link.ack(item.mid, item.qos, item.generation)
+        self._record(batch, outcome)
+
+    def _record(self, batch: list[Inbound], outcome) -> None:
+        m = self.metrics
+        now = time.time()
+        self._last_commit = now
+        self._lag = now - min(i.received for i in batch)
+        m.lag_seconds.set(self._lag)
+        m.batch_size.observe(len(batch))
+        for table, n in outcome.stored.items():
+            m.stored.labels(table).inc(n)
+        m.duplicates.inc(outcome.duplicates)
+        for reason, n in outcome.dead_letters.items():
+            m.dead_letters.labels(reason).inc(n)
+        m.reconnects.set(self.link.connects)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_sweep_s):
+            if self._lag > 5 or self._inbox.qsize() > self.settings.batch_size:
+                continue  # catching up on a backlog: silence is not yet evidence
+            try:
+                with transaction(self.pool) as conn:
+                    conn.execute(_SWEEP, (self.settings.heartbeat_timeout_s,))
+            except psycopg.Error as exc:
+                log.warning("heartbeat sweep failed: %s", exc)
+
+
+def run(platform: PlatformSettings, settings: IngestSettings) -> None:
+    """Run one ingest worker until interrupted."""
+    service = IngestService(platform, settings)
+    service.start()
+    log.info("ingest worker %s running", settings.worker_id)
+    try:
+        wait_for_shutdown()
+    finally:
+        service.stop()

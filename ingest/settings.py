@@ -1,0 +1,32 @@
+"""Settings of the ingest service (env prefix INGEST_)."""
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    """How an ingest worker subscribes, batches and judges device clocks."""
+
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
+
+    worker_id: str = "1"
+    share_group: str = "ingest"
+    batch_size: int = 2000
+    batch_wait_ms: int = 200
+    queue_max: int = 20000  # bounded hand-off from the network thread: full means backpressure
+    receive_maximum: int = 4000  # unacknowledged messages the broker may have in flight to us
+    skew_flag_s: int = 300  # device time this far in the future is flagged
+    max_future_s: int = 3600  # further in the future: dead-lettered
+    max_past_s: int = 7 * 86400  # older than this: dead-lettered
+    heartbeat_timeout_s: int = 180  # no message for this long: offline
+    heartbeat_sweep_s: int = 15
+    health_host: str = "127.0.0.1"
+    health_port: int = 0  # 0: no health/metrics endpoint
+    db_retry_max_s: float = 30.0
+
+
+@lru_cache
+def ingest_settings() -> IngestSettings:
+    """The ingest settings, read once from the environment."""
+    return IngestSettings()

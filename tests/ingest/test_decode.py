@@ -1,0 +1,77 @@
+"""Validation of raw messages against the device contract (no broker, no database)."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.decode import ClockPolicy, Record, Rejected, decode
+
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+POLICY = ClockPolicy(timedelta(minutes=5), timedelta(hours=1), timedelta(days=7))
+
+
+def board(**overrides) -> bytes:
+    body = {"v": 1, "ts": NOW.isoformat(), "seq": 7, "kind": "board", "power_on": True, "screen_on": True,
+            "active_use_s": 3600, "cpu_temp_c": 51.5, "error_codes": ["E1"]}
+    return json.dumps(body | overrides).encode()
+
+
+def test_a_valid_board_reading_becomes_a_row():
+    r = decode("edu/dev/B1/telemetry", board(), NOW, POLICY)
+    assert isinstance(r, Record)
+    assert (r.table, r.device_id, r.seq, r.time) == ("board_telemetry", "B1", 7, NOW)
+    assert r.state["active_use_s"] == 3600 and r.row[-1] is False
+
+
+def test_wrong_types_are_rejected_with_the_field_named():
+    r = decode("edu/dev/B1/telemetry", board(active_use_s="lots"), NOW, POLICY)
+    assert isinstance(r, Rejected) and "active_use_s" in r.reason and r.device_id == "B1"
+
+
+def test_not_json_and_unknown_versions_are_rejected():
+    assert isinstance(decode("edu/dev/B1/telemetry", b"\xff\x00garbage", NOW, POLICY), Rejected)
+    r = decode("edu/dev/B1/telemetry", board(v=2), NOW, POLICY)
+    assert isinstance(r, Rejected) and "v" in r.reason
+
+
+def test_oversized_payloads_are_rejected_unread():
+    r = decode("edu/dev/B1/telemetry", b"{" + b" " * 20000 + b"}", NOW, POLICY)
+    assert isinstance(r, Rejected) and "exceeds" in r.reason
+
+
+def test_topics_outside_the_contract_are_rejected():
+    assert isinstance(decode("edu/dev/B1/nonsense", board(), NOW, POLICY), Rejected)
+    assert isinstance(decode("other/B1/telemetry", board(), NOW, POLICY), Rejected)
+
+
+def test_clock_checks_flag_near_future_and_refuse_far_off_times():
+    near = decode("edu/dev/B1/telemetry", board(ts=(NOW + timedelta(minutes=20)).isoformat()), NOW, POLICY)
+    assert isinstance(near, Record) and near.row[-1] is True
+    late = decode("edu/dev/B1/telemetry", board(ts=(NOW - timedelta(hours=3)).isoformat()), NOW, POLICY)
+    assert isinstance(late, Record) and late.row[-1] is False  # late is normal after an outage
+    for far in (NOW + timedelta(days=2), NOW - timedelta(days=30)):
+        r = decode("edu/dev/B1/telemetry", board(ts=far.isoformat()), NOW, POLICY)
+        assert isinstance(r, Rejected) and "too far" in r.reason
+
+
+def test_a_last_will_is_dated_when_it_arrives():
+    will = json.dumps({"v": 1, "ts": (NOW - timedelta(hours=5)).isoformat(), "online": False, "reason": "will"})
+    r = decode("edu/dev/B1/status", will.encode(), NOW, POLICY)
+    assert isinstance(r, Record) and r.time == NOW and r.state == {"online": False}
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes_never_raise(payload):
+    for channel in ("telemetry", "event", "status", "ack"):
+        assert isinstance(decode(f"edu/dev/B1/{channel}", payload, NOW, POLICY), Record | Rejected)
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.dictionaries(st.sampled_from(["v", "ts", "seq", "kind", "power_on", "screen_on", "active_use_s"]),
+                       st.one_of(st.none(), st.integers(), st.text(max_size=20), st.booleans(), st.floats())))
+def test_arbitrary_json_objects_never_raise(body):
+    payload = json.dumps(body).encode()
+    assert isinstance(decode("edu/dev/B1/telemetry", payload, NOW, POLICY), Record | Rejected)
