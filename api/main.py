@@ -9,6 +9,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api.auth.router import router as auth_router
+from api.devices.publisher import CommandPublisher
+from api.devices.router import router as devices_router
 from api.scopes.router import router as scopes_router
 from api.settings import api_settings
 from core.db import open_pool
@@ -16,7 +18,7 @@ from core.settings import platform_settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth_router, scopes_router)
+ROUTERS = (auth_router, scopes_router, devices_router)
 
 
 @asynccontextmanager
@@ -24,9 +26,12 @@ async def lifespan(app: FastAPI):
     api_settings().signing_key()  # refuse to start with a placeholder secret
     app.state.pool = open_pool(platform_settings().require_database_url(),
                                max_size=api_settings().pool_size, name="api")
+    app.state.publisher = CommandPublisher(platform_settings())
+    app.state.publisher.start()
     try:
         yield
     finally:
+        app.state.publisher.stop()
         app.state.pool.close()
 
 

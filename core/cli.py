@@ -123,6 +123,19 @@ def simulate(limit: Annotated[int | None, typer.Option(help="only the first N de
         runner.join(timeout=10)
 
 
+@app.command("contract-schemas")
+def contract_schemas(out: Annotated[Path, typer.Option(help="folder for the schema files")] = PROJECT_ROOT / "docs" / "schemas") -> None:
+    """Write the JSON Schema of every device payload, generated from the contract models."""
+    import json
+
+    from core.contract import json_schemas
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        (out / name).write_text(json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    typer.echo(f"wrote {len(json_schemas())} schemas to {out}")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
     """Lint, then run the whole test suite (it starts its own PostgreSQL and Mosquitto)."""

@@ -238,3 +238,13 @@ def birth(now: datetime) -> DeviceStatus:
 def will(now: datetime) -> DeviceStatus:
     """The offline status a device registers as its last will before connecting."""
     return DeviceStatus(v=1, ts=now, online=False, reason=StatusReason.WILL)
+
+
+def json_schemas() -> dict[str, dict]:
+    """JSON Schema of every payload, by file name, generated from the models above."""
+    schemas = {
+        "telemetry.board": BoardTelemetry, "telemetry.recorder": RecorderTelemetry,
+        "telemetry.gateway": GatewayTelemetry, "event": DeviceEvent, "status": DeviceStatus,
+        "cmd": Command, "ack": CommandAck,
+    }
+    return {f"{name}.schema.json": model.model_json_schema(mode="validation") for name, model in schemas.items()}

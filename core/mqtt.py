@@ -33,6 +33,15 @@ class Outgoing:
     payload: bytes
     qos: int = 1
     retain: bool = False
+    expiry_s: int | None = None  # the broker discards it if not delivered in time (MQTT 5)
+
+    def properties(self) -> Properties | None:
+        """PUBLISH properties carrying the message expiry, if any."""
+        if self.expiry_s is None:
+            return None
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = self.expiry_s
+        return props
 
 
 @dataclass
@@ -147,7 +156,8 @@ class MqttLink:
 
     def publish(self, message: Outgoing, *, wait_s: float | None = None) -> mqtt.MQTTMessageInfo:
         """Publish one message; with wait_s, block until the broker acknowledged it."""
-        info = self.client.publish(message.topic, message.payload, message.qos, message.retain)
+        info = self.client.publish(message.topic, message.payload, message.qos, message.retain,
+                                   properties=message.properties())
         if wait_s is not None:
             info.wait_for_publish(timeout=wait_s)
             if not info.is_published():

@@ -13,6 +13,7 @@ from core import contract
 from core.contract import (
     BoardTelemetry,
     Channel,
+    CommandAck,
     DeviceEvent,
     DeviceStatus,
     GatewayTelemetry,
@@ -42,6 +43,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "device_status_change": ("device_id", "time", "online", "reason", "received_at"),
 }
+ACK_TABLE = "device_command"  # acknowledgements update commands instead of adding rows
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Re
             return _decode_event(topic, device_id, payload, now, policy)
         if channel is Channel.STATUS:
             return _decode_status(topic, device_id, payload, now)
+        if channel is Channel.ACK:
+            return _decode_ack(topic, device_id, payload, now)
     except ValidationError as exc:
         return Rejected(topic, payload, _reason(exc), device_id)
     return Rejected(topic, payload, f"channel {channel.value} is not ingested", device_id)
@@ -165,3 +169,10 @@ def _decode_status(topic, device_id, payload, now) -> Record:
     at = now if m.reason is StatusReason.WILL else min(m.ts, now)
     row = (device_id, at, m.online, m.reason.value, now)
     return Record(device_id, "device_status_change", row, at, None, {"online": m.online}, topic, payload)
+
+
+def _decode_ack(topic, device_id, payload, now) -> Record:
+    m = CommandAck.model_validate_json(payload)
+    at = min(m.ts, now)
+    row = (m.id, device_id, at, m.result.value, m.message)
+    return Record(device_id, ACK_TABLE, row, at, None, {}, topic, payload)

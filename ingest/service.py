@@ -29,7 +29,7 @@ from ingest.writer import ensure_staging, write_batch
 
 log = logging.getLogger(__name__)
 
-INGESTED = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS)
+INGESTED = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)
 
 _SWEEP = """
 WITH gone AS (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from ingest.decode import COLUMNS, Record, Rejected
+from ingest.decode import ACK_TABLE, COLUMNS, Record, Rejected
 
 _STATE_FROM_TELEMETRY = """
 INSERT INTO device_state AS s (device_id, online, last_seen, last_seq, power_on, in_use,
@@ -51,6 +51,16 @@ FROM unnest(%(device_id)s::text[], %(online)s::boolean[], %(time)s::timestamptz[
 ON CONFLICT (device_id) DO UPDATE SET
     online = EXCLUDED.online, status_time = EXCLUDED.status_time, updated_at = now()
 WHERE s.status_time IS NULL OR EXCLUDED.status_time >= s.status_time
+"""
+
+
+_ACKS = """
+UPDATE device_command c
+SET result = b.result, result_message = b.message, acked_at = b.time
+FROM unnest(%(id)s::text[], %(device_id)s::text[], %(time)s::timestamptz[], %(result)s::text[],
+            %(message)s::text[]) AS b(id, device_id, time, result, message)
+WHERE c.id = b.id AND c.device_id = b.device_id AND c.acked_at IS NULL
+RETURNING c.id
 """
 
 
@@ -135,6 +145,20 @@ def _update_state(conn: psycopg.Connection, records: list[Record]) -> None:
         })
 
 
+def _apply_acks(conn: psycopg.Connection, acks: list[Record]) -> list[Rejected]:
+    """Record command results; an ack of a command this device was never sent is dead-lettered."""
+    if not acks:
+        return []
+    cols = list(zip(*(a.row for a in acks), strict=True))
+    keys = ("id", "device_id", "time", "result", "message")
+    done = {r["id"] if isinstance(r, dict) else r[0]
+            for r in conn.execute(_ACKS, dict(zip(keys, (list(c) for c in cols), strict=True))).fetchall()}
+    already = {r["id"] if isinstance(r, dict) else r[0] for r in conn.execute(
+        "SELECT id FROM device_command WHERE id = ANY(%s) AND acked_at IS NOT NULL", ([a.row[0] for a in acks],))}
+    return [Rejected(a.topic, a.payload, "acknowledges no command sent to this device", a.device_id)
+            for a in acks if a.row[0] not in done and a.row[0] not in already]
+
+
 def write_batch(conn: psycopg.Connection, records: list[Record], rejected: list[Rejected]) -> BatchOutcome:
     """Store a batch in the caller's transaction; the caller commits, then acknowledges."""
     outcome = BatchOutcome()
@@ -144,6 +168,9 @@ def write_batch(conn: psycopg.Connection, records: list[Record], rejected: list[
     rejected = list(rejected) + [
         Rejected(r.topic, r.payload, "unknown device id", r.device_id) for r in unknown
     ]
+    acks = [r for r in records if r.table == ACK_TABLE]
+    records = [r for r in records if r.table != ACK_TABLE]
+    rejected += _apply_acks(conn, acks)
     by_table: dict[str, list[tuple]] = {}
     for r in records:
         by_table.setdefault(r.table, []).append(r.row)

@@ -7,12 +7,12 @@ from functools import lru_cache
 
 import jwt
 import psycopg
-from core.security import hash_password, verify_password
 from fastapi import HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 
 from api.auth.models import Token, User
 from api.settings import api_settings
+from core.security import hash_password, verify_password
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
 _ALGORITHM = "HS256"

@@ -19,7 +19,6 @@ def test_published_readings_reach_the_api_and_agree_with_sql(db, registry, api, 
     boards = [registry.device(urban) for _ in range(3)] + [registry.device(rural)]
     gateway = registry.device(rural, "gateway")
     registry.user("city-manager", "city", "421300")
-    db.commit()
     start_ingest()
 
     for device_id in boards[:2] + [gateway]:
@@ -46,7 +45,6 @@ def test_published_readings_reach_the_api_and_agree_with_sql(db, registry, api, 
 def test_a_cut_connection_is_offline_within_seconds(db, registry, start_ingest, device):
     registry.area()
     board = registry.device(registry.school())
-    db.commit()
     start_ingest()
     d = device(board)
     d.send(Channel.TELEMETRY, board_reading())

@@ -1,0 +1,1 @@
+"""Devices: lists, detail with history, and commands sent down to them."""
