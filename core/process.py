@@ -43,6 +43,8 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
         return record
 
     logging.setLogRecordFactory(factory)
+    for chatty in ("httpx", "werkzeug"):  # one line per request: too much for a service log
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def wait_for_shutdown() -> None:

@@ -1,0 +1,1 @@
+"""A realistic, deterministic demo province: Hubei's real divisions with generated schools."""
