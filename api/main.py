@@ -11,14 +11,16 @@ from fastapi.responses import JSONResponse
 from api.auth.router import router as auth_router
 from api.devices.publisher import CommandPublisher
 from api.devices.router import router as devices_router
+from api.metrics.router import router as metrics_router
 from api.scopes.router import router as scopes_router
 from api.settings import api_settings
+from api.targets.router import router as targets_router
 from core.db import open_pool
 from core.settings import platform_settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth_router, scopes_router, devices_router)
+ROUTERS = (auth_router, scopes_router, devices_router, metrics_router, targets_router)
 
 
 @asynccontextmanager

@@ -118,7 +118,8 @@ def _telemetry_row(device_id: str, m, now: datetime, skewed: bool) -> tuple[str,
         m.uplink_mbps, m.rx_mbps, m.tx_mbps, m.latency_ms, m.loss_pct, m.aps_total, m.aps_online,
         m.wifi_clients, skewed,
     )
-    return "gateway_telemetry", row, {"rx_mbps": m.rx_mbps, "latency_ms": m.latency_ms}
+    return "gateway_telemetry", row, {"rx_mbps": m.rx_mbps, "uplink_mbps": m.uplink_mbps, "latency_ms": m.latency_ms,
+                                      "loss_pct": m.loss_pct, "aps_total": m.aps_total, "aps_online": m.aps_online}
 
 
 def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Record | Rejected:

@@ -1,0 +1,1 @@
+"""Metrics: the catalogue of figures, their values per scope and child, rankings and trends."""

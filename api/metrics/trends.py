@@ -1,0 +1,94 @@
+"""A figure over time, read from the hourly and daily rollups (never from raw telemetry)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from psycopg import Connection, sql
+
+from api.auth.models import User
+from api.metrics.catalogue import FIGURES
+from api.metrics.models import TrendPoint
+from api.metrics.service import school_calendar
+from api.scopes.access import bounded
+from api.scopes.models import Scope
+from core.settings import platform_settings
+
+MINUTES = {"hour": 60, "day": 1440, "week": 7 * 1440}
+
+
+@dataclass(frozen=True)
+class TrendSource:
+    """How to follow one figure over time: which rollup, what to add up, what to divide by."""
+
+    kind: str | None
+    num: str
+    den: str | None  # "device_minutes", "board_school_days" or None
+    aggregate: str = "sum"
+
+
+TRENDS: dict[str, TrendSource] = {
+    "online_rate": TrendSource(None, "sum(r.online_minutes)", "device_minutes"),
+    "board_online_rate": TrendSource("board", "sum(r.online_minutes)", "device_minutes"),
+    "recorder_online_rate": TrendSource("recorder", "sum(r.online_minutes)", "device_minutes"),
+    "gateway_online_rate": TrendSource("gateway", "sum(r.online_minutes)", "device_minutes"),
+    "use_hours_per_board_day": TrendSource("board", "sum(r.active_use_s) / 3600.0", "board_school_days"),
+    "streamed_hours_7d": TrendSource("recorder", "sum(r.streaming_minutes) / 60.0", None),
+    "recorded_hours_7d": TrendSource("recorder", "sum(r.recording_minutes) / 60.0", None),
+    "peak_utilisation_today": TrendSource("gateway", "max(r.utilisation_max)", None, "max"),
+}
+
+_TREND = """
+SELECT {bucket} AS bucket, {num} AS num
+FROM {rollup} r JOIN device d ON d.id = r.device_id JOIN school s ON s.code = d.school_code
+WHERE {where} AND r.bucket >= %(start)s {kind}
+GROUP BY 1 ORDER BY 1
+"""
+
+_REGISTERED = "SELECT count(*) AS n FROM device d JOIN school s ON s.code = d.school_code WHERE {where} {kind}"
+
+
+def _bucket_expr(bucket: str) -> sql.Composable:
+    if bucket == "week":
+        return sql.SQL("date_trunc('week', r.bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s")
+    return sql.SQL("r.bucket")
+
+
+def trend(conn: Connection, scope: Scope, user: User, key: str, bucket: str, days: int,
+          now: datetime | None = None) -> list[TrendPoint]:
+    """The figure's value per bucket over the last `days` days for the scope."""
+    source = TRENDS[key]
+    now = now or datetime.now(UTC)
+    tz = platform_settings().timezone
+    where, params = bounded(scope.level, user=user)
+    kind = sql.SQL("AND d.kind = %(kind)s") if source.kind else sql.SQL("")
+    params |= {"scope_code": scope.code, "start": now - timedelta(days=days), "tz": tz, "kind": source.kind}
+    rollup = sql.Identifier("device_hourly" if bucket == "hour" else "device_daily")
+    query = sql.SQL(_TREND).format(bucket=_bucket_expr(bucket), num=sql.SQL(source.num), rollup=rollup,
+                                   where=where, kind=kind)
+    rows = conn.execute(query, params).fetchall()
+    registered = conn.execute(sql.SQL(_REGISTERED).format(where=where, kind=kind), params).fetchone()["n"]
+    cal = school_calendar(conn)
+    points = []
+    for r in rows:
+        num = None if r["num"] is None else float(r["num"])
+        den = _denominator(source, bucket, registered, r["bucket"], cal)
+        value = (num / den if den else None) if source.den else num
+        points.append(TrendPoint(bucket=r["bucket"], num=num, den=den,
+                                 value=None if value is None else round(value, 4)))
+    return points
+
+
+def _denominator(source: TrendSource, bucket: str, registered: int, start: datetime, cal) -> float | None:
+    if source.den == "device_minutes":
+        return float(registered * MINUTES[bucket])
+    if source.den == "board_school_days":
+        days = 7 if bucket == "week" else 1
+        local = cal.local(start).date()
+        school_days = sum(cal.is_school_day(local + timedelta(days=i)) for i in range(days))
+        return float(registered * school_days) if bucket != "hour" else None
+    return None
+
+
+def has_trend(key: str) -> bool:
+    """True when the figure can be followed over time."""
+    return key in TRENDS and key in FIGURES
