@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 from api.auth.router import router as auth_router
 from api.devices.publisher import CommandPublisher
 from api.devices.router import router as devices_router
+from api.equity.router import router as equity_router
 from api.metrics.router import router as metrics_router
+from api.observability import RequestLogMiddleware, metrics_response
 from api.scopes.router import router as scopes_router
 from api.settings import api_settings
 from api.targets.router import router as targets_router
@@ -20,7 +22,7 @@ from core.settings import platform_settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth_router, scopes_router, devices_router, metrics_router, targets_router)
+ROUTERS = (auth_router, scopes_router, devices_router, metrics_router, targets_router, equity_router)
 
 
 @asynccontextmanager
@@ -55,8 +57,13 @@ def create_app() -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=api_settings().cors_origins,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(RequestLogMiddleware)
     for router in ROUTERS:
         app.include_router(router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics():
+        return metrics_response()
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
     def healthz() -> dict:

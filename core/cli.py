@@ -123,6 +123,25 @@ def simulate(limit: Annotated[int | None, typer.Option(help="only the first N de
         runner.join(timeout=10)
 
 
+@app.command("backup")
+def backup_command(out: Annotated[Path, typer.Argument(help="dump file to write")],
+                   raw: Annotated[bool, typer.Option(help="include raw telemetry (large)")] = False) -> None:
+    """Dump the registry, alerts, targets and rollups (and raw telemetry with --raw)."""
+    from core.backup import backup
+
+    backup(platform_settings().require_database_url(), out, include_raw=raw)
+    typer.echo(f"wrote {out} ({out.stat().st_size:,} bytes)")
+
+
+@app.command("restore")
+def restore_command(dump: Annotated[Path, typer.Argument(help="dump file made by 'cockpit backup'")]) -> None:
+    """Restore a dump into the configured (empty) database."""
+    from core.backup import restore
+
+    restore(platform_settings().require_database_url(), dump)
+    typer.echo(f"restored {dump}")
+
+
 @app.command("contract-schemas")
 def contract_schemas(out: Annotated[Path, typer.Option(help="folder for the schema files")] = PROJECT_ROOT / "docs" / "schemas") -> None:
     """Write the JSON Schema of every device payload, generated from the contract models."""
