@@ -21,6 +21,13 @@ FROM school s JOIN device d ON d.school_code = s.code LEFT JOIN device_state st 
 WHERE {where} {extra} GROUP BY 1
 """
 
+# "Now" counts per school and kind, kept fresh by core/school_now.py.
+_NOW = """
+SELECT {child} AS child, {columns}
+FROM school s JOIN school_now n ON n.school_code = s.code
+WHERE {where} {extra} GROUP BY 1
+"""
+
 _SCHOOLS = """
 SELECT {child} AS child, {columns}
 FROM school s LEFT JOIN device g ON g.school_code = s.code AND g.kind = 'gateway'
@@ -79,27 +86,26 @@ def _f(key, zh, en, unit, better, aggregation, template, num, den="NULL::numeric
 
 
 FIGURES: dict[str, Figure] = {f.key: f for f in (
-    _f("devices", "设备总数", "Devices", "count", "higher", "sum", _DEVICES, "count(*)",
+    _f("devices", "设备总数", "Devices", "count", "higher", "sum", _NOW, "sum(n.devices)",
        description="registered devices of every kind"),
-    _f("online", "在线设备", "Online devices", "count", "higher", "sum", _DEVICES,
-       "count(*) FILTER (WHERE st.online)"),
-    _f("online_rate", "在线率", "Online rate", "ratio", "higher", "ratio", _DEVICES,
-       "count(*) FILTER (WHERE st.online)", "count(*)", description="online devices / registered devices, now"),
-    _f("board_online_rate", "一体机在线率", "Board online rate", "ratio", "higher", "ratio", _DEVICES,
-       "count(*) FILTER (WHERE st.online)", "count(*)", "AND d.kind = 'board'"),
-    _f("recorder_online_rate", "录播在线率", "Recorder online rate", "ratio", "higher", "ratio", _DEVICES,
-       "count(*) FILTER (WHERE st.online)", "count(*)", "AND d.kind = 'recorder'"),
-    _f("gateway_online_rate", "网关在线率", "Gateway online rate", "ratio", "higher", "ratio", _DEVICES,
-       "count(*) FILTER (WHERE st.online)", "count(*)", "AND d.kind = 'gateway'"),
+    _f("online", "在线设备", "Online devices", "count", "higher", "sum", _NOW, "sum(n.online)"),
+    _f("online_rate", "在线率", "Online rate", "ratio", "higher", "ratio", _NOW, "sum(n.online)", "sum(n.devices)",
+       description="online devices / registered devices, now"),
+    _f("board_online_rate", "一体机在线率", "Board online rate", "ratio", "higher", "ratio", _NOW,
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'board'"),
+    _f("recorder_online_rate", "录播在线率", "Recorder online rate", "ratio", "higher", "ratio", _NOW,
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'recorder'"),
+    _f("gateway_online_rate", "网关在线率", "Gateway online rate", "ratio", "higher", "ratio", _NOW,
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'gateway'"),
     _f("silent_devices", "超一天无数据设备", "Silent over a day", "count", "lower", "sum", _DEVICES,
        "count(*) FILTER (WHERE coalesce(st.last_seen, d.registered_at) < now() - make_interval(hours => %(silent_hours)s))",
        description="devices with no message for more than METRICS_SILENT_HOURS (24) hours"),
-    _f("boards_in_use_now", "正在使用的一体机", "Boards in use now", "count", "higher", "sum", _DEVICES,
-       "count(*) FILTER (WHERE st.online AND st.in_use)", extra="AND d.kind = 'board'"),
-    _f("recorders_live_now", "正在直播的录播教室", "Recording rooms live now", "count", "higher", "sum", _DEVICES,
-       "count(*) FILTER (WHERE st.online AND st.streaming)", extra="AND d.kind = 'recorder'"),
+    _f("boards_in_use_now", "正在使用的一体机", "Boards in use now", "count", "higher", "sum", _NOW,
+       "sum(n.in_use)", extra="AND n.kind = 'board'"),
+    _f("recorders_live_now", "正在直播的录播教室", "Recording rooms live now", "count", "higher", "sum", _NOW,
+       "sum(n.streaming)", extra="AND n.kind = 'recorder'"),
     _f("recorders_recording_now", "正在录制的录播教室", "Recording rooms recording now", "count", "higher", "sum",
-       _DEVICES, "count(*) FILTER (WHERE st.online AND st.recording)", extra="AND d.kind = 'recorder'"),
+       _NOW, "sum(n.recording)", extra="AND n.kind = 'recorder'"),
     _f("use_hours_per_board_day", "一体机日均使用时长", "Use per board per school day", "hours", "higher", "ratio",
        _BOARD_USE, "coalesce(sum(u.use_s), 0) / 3600.0", "count(*) * greatest(%(school_days)s, 1)",
        description="active-use hours over the last school days / (boards × school days)"),
@@ -128,6 +134,11 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
     _f("peak_utilisation_today", "今日出口峰值利用率", "Peak uplink use today", "ratio", "lower", "max",
        _NETWORK_TODAY, "max(n.utilisation_max)"),
 )}
+
+
+def uses_now(figures: list[Figure]) -> bool:
+    """True when any of the figures reads the per-school "now" counts."""
+    return any(f.template is _NOW for f in figures)
 
 
 def figure(key: str) -> Figure:

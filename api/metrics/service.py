@@ -7,13 +7,14 @@ from time import monotonic
 from psycopg import Connection, sql
 
 from api.auth.models import User
-from api.metrics.catalogue import FIGURES, Figure
+from api.metrics.catalogue import FIGURES, Figure, uses_now
 from api.metrics.models import ChildFigures, Figures, FigureValue, RankedChild
 from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import CHILD_KEY, children
 from core.calendar import SchoolCalendar, load_calendar
+from core.school_now import ensure_fresh
 from core.settings import platform_settings
 
 _CALENDAR_TTL_S = 300.0
@@ -71,6 +72,8 @@ def _query(f_group: list[Figure], child_key: str, where: sql.Composable) -> sql.
 def compute(conn: Connection, scope: Scope, user: User, keys: list[str], now: datetime | None = None) -> Figures:
     """The figures for the scope and each child the user may see."""
     now = now or datetime.now(UTC)
+    if uses_now([FIGURES[k] for k in keys]):
+        now = ensure_fresh(conn, metrics_settings().now_max_age_s) or now
     where, params = bounded(scope.level, user=user)
     params |= {"scope_code": scope.code} | window_params(conn, now)
     child_key = CHILD_KEY.get(scope.level, "s.code")

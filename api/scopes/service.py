@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from psycopg import Connection, sql
 
 from api.auth.models import User
+from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import (
     Availability,
@@ -14,6 +15,7 @@ from api.scopes.models import (
     Scope,
     ScopeRef,
 )
+from core.school_now import ensure_fresh
 
 KINDS = ("board", "recorder", "gateway")
 
@@ -54,13 +56,12 @@ def _availability(rows: list[dict]) -> Availability:
 
 def overview(conn: Connection, scope: Scope, user: User) -> Overview:
     """Availability now for the scope and each child: devices, online, online rate by kind."""
+    as_of = ensure_fresh(conn, metrics_settings().now_max_age_s) or datetime.now(UTC)
     where, params = bounded(scope.level, user=user)
     key = sql.SQL(CHILD_KEY.get(scope.level, "s.code"))
     query = sql.SQL("""
-        SELECT {key} AS child, d.kind, count(*) AS devices, count(*) FILTER (WHERE st.online) AS online
-        FROM school s
-        JOIN device d ON d.school_code = s.code
-        LEFT JOIN device_state st ON st.device_id = d.id
+        SELECT {key} AS child, n.kind, sum(n.devices) AS devices, sum(n.online) AS online
+        FROM school s JOIN school_now n ON n.school_code = s.code
         WHERE {where}
         GROUP BY 1, 2""").format(key=key, where=where)
     rows = conn.execute(query, {"scope_code": scope.code, **params}).fetchall()
@@ -68,4 +69,4 @@ def overview(conn: Connection, scope: Scope, user: User) -> Overview:
         ChildAvailability(**child.model_dump(), availability=_availability([r for r in rows if r["child"] == child.code]))
         for child in children(conn, scope, user)
     ]
-    return Overview(scope=scope, as_of=datetime.now(UTC).isoformat(), availability=_availability(rows), children=kids)
+    return Overview(scope=scope, as_of=as_of.isoformat(), availability=_availability(rows), children=kids)
