@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core.settings import BrokerAddress
 
@@ -57,6 +58,7 @@ class LinkOptions:
     will: Outgoing | None = None
     births: list[Outgoing] = field(default_factory=list)
     subscriptions: list[tuple[str, int]] = field(default_factory=list)
+    skip_retained: bool = False  # ask the broker not to replay retained messages on subscribe
     ca_file: str | None = None
 
 
@@ -105,6 +107,7 @@ class MqttLink:
         client.on_connect = self._guard(self._handle_connect)
         client.on_disconnect = self._guard(self._handle_disconnect)
         client.on_message = self._guard(self._handle_message)
+        client.on_subscribe = self._guard(self._handle_subscribed)
         return client
 
     def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
@@ -181,12 +184,24 @@ class MqttLink:
             return
         self.generation += 1
         self.connects += 1
-        for filt, qos in self.options.subscriptions:
-            client.subscribe(filt, qos)
         for birth in self.options.births:
             client.publish(birth.topic, birth.payload, birth.qos, birth.retain)
-        self.connected.set()
         log.info("%s connected to %s:%s", self.options.client_id, self.broker.host, self.broker.port)
+        if self.options.subscriptions:
+            retain = SubscribeOptions.RETAIN_DO_NOT_SEND if self.options.skip_retained \
+                else SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+            client.subscribe([(f, SubscribeOptions(qos=q, retainHandling=retain))
+                              for f, q in self.options.subscriptions])
+        else:
+            self.connected.set()
+
+    def _handle_subscribed(self, _client, _userdata, _mid, reason_codes, _props) -> None:
+        # Ready only once the broker holds our subscriptions: nothing published after
+        # start() returns can slip past us.
+        refused = [r for r in reason_codes if r.is_failure]
+        if refused:
+            log.error("%s: broker refused subscriptions: %s", self.options.client_id, refused)
+        self.connected.set()
 
     def _handle_disconnect(self, _client, _userdata, _flags, reason, _props) -> None:
         self.connected.clear()

@@ -22,26 +22,27 @@ from core.contract import (
 )
 
 # Column order of every table the ingest writes; rows are tuples in this order.
+# received_at is left to the database (its transaction time): the rollups follow it.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "board_telemetry": (
-        "device_id", "time", "seq", "received_at", "power_on", "screen_on", "active_use_s",
+        "device_id", "time", "seq", "power_on", "screen_on", "active_use_s",
         "cpu_temp_c", "cpu_load", "mem_load", "disk_used_pct", "foreground_app", "os_version",
         "error_codes", "clock_skewed",
     ),
     "recorder_telemetry": (
-        "device_id", "time", "seq", "received_at", "recording", "streaming", "bitrate_kbps",
+        "device_id", "time", "seq", "recording", "streaming", "bitrate_kbps",
         "dropped_frames", "cameras_total", "cameras_online", "cameras", "storage_free_gb",
         "lesson_id", "clock_skewed",
     ),
     "gateway_telemetry": (
-        "device_id", "time", "seq", "received_at", "uplink_mbps", "rx_mbps", "tx_mbps",
+        "device_id", "time", "seq", "uplink_mbps", "rx_mbps", "tx_mbps",
         "latency_ms", "loss_pct", "aps_total", "aps_online", "wifi_clients", "clock_skewed",
     ),
     "device_event": (
-        "device_id", "time", "seq", "received_at", "type", "lesson_id", "lesson_role", "detail",
+        "device_id", "time", "seq", "type", "lesson_id", "lesson_role", "detail",
         "clock_skewed",
     ),
-    "device_status_change": ("device_id", "time", "online", "reason", "received_at"),
+    "device_status_change": ("device_id", "time", "online", "reason"),
 }
 ACK_TABLE = "device_command"  # acknowledgements update commands instead of adding rows
 
@@ -96,7 +97,7 @@ def _check_clock(ts: datetime, now: datetime, policy: ClockPolicy) -> bool | str
 
 
 def _telemetry_row(device_id: str, m, now: datetime, skewed: bool) -> tuple[str, tuple, dict]:
-    head = (device_id, m.ts, m.seq, now)
+    head = (device_id, m.ts, m.seq)
     if isinstance(m, BoardTelemetry):
         row = head + (
             m.power_on, m.screen_on, m.active_use_s, m.cpu_temp_c, m.cpu_load, m.mem_load,
@@ -159,7 +160,7 @@ def _decode_event(topic, device_id, payload, now, policy) -> Record | Rejected:
     clock = _check_clock(m.ts, now, policy)
     if isinstance(clock, str):
         return Rejected(topic, payload, clock, device_id)
-    row = (device_id, m.ts, m.seq, now, m.type.value, m.lesson_id, m.lesson_role,
+    row = (device_id, m.ts, m.seq, m.type.value, m.lesson_id, m.lesson_role,
            json.dumps(m.detail), clock)
     return Record(device_id, "device_event", row, m.ts, m.seq, {}, topic, payload)
 
@@ -168,7 +169,7 @@ def _decode_status(topic, device_id, payload, now) -> Record:
     m = DeviceStatus.model_validate_json(payload)
     # A last will carries the time the device connected; the loss happened now.
     at = now if m.reason is StatusReason.WILL else min(m.ts, now)
-    row = (device_id, at, m.online, m.reason.value, now)
+    row = (device_id, at, m.online, m.reason.value)
     return Record(device_id, "device_status_change", row, at, None, {"online": m.online}, topic, payload)
 
 

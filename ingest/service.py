@@ -71,6 +71,7 @@ class IngestMetrics:
         self.reconnects = Gauge("ingest_broker_connects", "Broker connections made", registry=r)
         self.db_errors = Counter("ingest_db_errors", "Failed batch attempts", registry=r)
         self.callback_errors = Gauge("ingest_callback_errors", "Exceptions in MQTT callbacks", registry=r)
+        self.retained_skipped = Counter("ingest_retained_skipped", "Retained replays not ingested", registry=r)
 
 
 class IngestService:
@@ -100,6 +101,7 @@ class IngestService:
                 receive_maximum=settings.receive_maximum,
                 subscriptions=[(contract.subscription(c, settings.share_group), contract.QOS)
                                for c in INGESTED],
+                skip_retained=True,
                 ca_file=str(platform.mqtt_ca_file) if platform.mqtt_ca_file else None,
             ),
             on_message=self._receive,
@@ -109,6 +111,13 @@ class IngestService:
     def _receive(self, message) -> None:
         # Runs on the network thread. Blocking here when the queue is full is the
         # backpressure: the broker keeps what we do not read.
+        if message.retain:
+            # A replay of stored state on (re)subscribe, not something that just happened:
+            # live status changes reach our persistent session anyway. Some brokers
+            # replay to shared subscriptions despite the subscribe option.
+            self.metrics.retained_skipped.inc()
+            self.link.ack(message.mid, message.qos, self.link.generation)
+            return
         self._inbox.put(Inbound(message.topic, bytes(message.payload), message.mid, message.qos,
                                 self.link.generation, time.time()))
 
