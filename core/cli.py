@@ -76,6 +76,32 @@ def ingest(worker_id: Annotated[str | None, typer.Option(help="worker id (INGEST
 
 
 @app.command()
+def rollups(interval_s: Annotated[float, typer.Option(help="seconds between rollup refreshes")] = 60.0,
+            now_interval_s: Annotated[float, typer.Option(help="seconds between per-school state refreshes")] = 5.0
+            ) -> None:
+    """Refresh the hourly/daily rollups and the per-school current state on a schedule."""
+    import threading
+
+    from core.db import open_pool
+    from core.process import wait_for_shutdown
+    from core.rollups import run_forever
+
+    _logging("rollups")
+    p = platform_settings()
+    pool = open_pool(p.require_database_url(), max_size=2, name="rollups")
+    stop = threading.Event()
+    worker = threading.Thread(target=run_forever, args=(pool, stop),
+                              kwargs={"interval_s": interval_s, "now_interval_s": now_interval_s, "tz": p.timezone})
+    worker.start()
+    try:
+        wait_for_shutdown()
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+        pool.close()
+
+
+@app.command()
 def api(host: str | None = None, port: int | None = None) -> None:
     """Serve the metrics API."""
     import uvicorn

@@ -143,7 +143,8 @@ class Stack:
                "API_SECRET_KEY": os.environ.get("API_SECRET_KEY") or _persistent_secret(self.data_dir / "api-secret"),
                "API_PORT": str(self.api_port), "DASHBOARD_PORT": str(self.dashboard_port),
                "DASHBOARD_API_URL": f"http://127.0.0.1:{self.api_port}"}
-        children = [Child("ingest", ["ingest"], env), Child("api", ["api"], env), Child("dashboard", ["dashboard"], env)]
+        children = [Child("ingest", ["ingest"], env), Child("rollups", ["rollups"], env), Child("api", ["api"], env),
+                    Child("dashboard", ["dashboard"], env)]
         if self.simulate:
             children.append(Child("simulator", ["simulate"], env))
         return children

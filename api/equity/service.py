@@ -28,15 +28,15 @@ _SCHOOL_VALUES = """
 SELECT s.code, s.county_code, s.locale, s.stage, s.students::float AS p,
        100.0 * count(d.id) FILTER (WHERE d.kind = 'board') / nullif(s.students, 0) AS boards_per_100_students,
        count(d.id) FILTER (WHERE st.online)::float / nullif(count(d.id), 0) AS online_rate,
-       coalesce(sum(u.use_s), 0) / 3600.0 / nullif(s.classes * greatest(%(school_days)s, 1), 0)
+       coalesce(max(u.use_s), 0) / 3600.0 / nullif(s.classes * greatest(%(school_days)s, 1), 0)
            AS use_hours_per_class_day,
        s.uplink_mbps::float / nullif(s.students, 0) AS mbps_per_student,
        coalesce(sum(rl.lessons), 0)::float / nullif(s.classes, 0) AS remote_lessons_per_class
 FROM school s
 LEFT JOIN device d ON d.school_code = s.code
 LEFT JOIN device_state st ON st.device_id = d.id
-LEFT JOIN (SELECT device_id, sum(active_use_s) AS use_s FROM device_daily
-           WHERE bucket >= %(since)s AND kind = 'board' GROUP BY device_id) u ON u.device_id = d.id
+LEFT JOIN (SELECT school_code, sum(active_use_s) AS use_s FROM school_daily
+           WHERE bucket >= %(since)s AND kind = 'board' GROUP BY school_code) u ON u.school_code = s.code
 LEFT JOIN (SELECT device_id, count(*) AS lessons FROM remote_lesson_receiver GROUP BY device_id) rl
        ON rl.device_id = d.id
 WHERE {where} AND s.students > 0 AND NOT (s.stage = 'teaching_point' AND s.students < 50)

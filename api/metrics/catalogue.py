@@ -35,32 +35,31 @@ LEFT JOIN device_state gs ON gs.device_id = g.id
 WHERE {where} GROUP BY 1
 """
 
-# Board use over the last school days, from the daily rollup. %(days)s calendar days back,
-# %(school_days)s of which were school days (counted by the API from the school calendar).
+# Board use over the last school days, from the school rollups. %(since)s is the start of
+# the window (METRICS_USE_WINDOW_DAYS calendar days), %(school_days)s how many were school days.
+_SCHOOL_USE = """
+SELECT {child} AS child, {columns}
+FROM school s JOIN school_now n ON n.school_code = s.code AND n.kind = 'board'
+LEFT JOIN (SELECT school_code, sum(active_use_s) AS use_s, sum(powered_on_minutes) AS on_min,
+                  sum(devices_active) FILTER (WHERE bucket >= %(today)s) AS active_today
+           FROM school_daily WHERE kind = 'board' AND bucket >= %(since)s GROUP BY school_code) u
+       ON u.school_code = s.code
+WHERE {where} GROUP BY 1
+"""
+
+# Per board over the window: only for figures that need each board's own history.
 _BOARD_USE = """
 SELECT {child} AS child, {columns}
 FROM school s JOIN device d ON d.school_code = s.code AND d.kind = 'board'
-LEFT JOIN (SELECT device_id, sum(active_use_s) AS use_s, sum(powered_on_minutes) AS on_min,
-                  sum(active_use_s) FILTER (WHERE bucket >= %(today)s) AS use_today
-           FROM device_daily WHERE bucket >= %(since)s AND kind = 'board' GROUP BY device_id) u
-       ON u.device_id = d.id
+LEFT JOIN (SELECT device_id, sum(active_use_s) AS use_s FROM device_daily
+           WHERE bucket >= %(since)s AND kind = 'board' GROUP BY device_id) u ON u.device_id = d.id
 WHERE {where} GROUP BY 1
 """
 
-_RECORDING = """
+_SCHOOL_DAILY = """
 SELECT {child} AS child, {columns}
-FROM school s JOIN device d ON d.school_code = s.code AND d.kind = 'recorder'
-LEFT JOIN (SELECT device_id, sum(recording_minutes) AS rec_min, sum(streaming_minutes) AS stream_min
-           FROM device_daily WHERE bucket >= %(since_week)s AND kind = 'recorder' GROUP BY device_id) r
-       ON r.device_id = d.id
-WHERE {where} GROUP BY 1
-"""
-
-_NETWORK_TODAY = """
-SELECT {child} AS child, {columns}
-FROM school s JOIN device d ON d.school_code = s.code AND d.kind = 'gateway'
-LEFT JOIN device_daily n ON n.device_id = d.id AND n.bucket >= %(today)s
-WHERE {where} GROUP BY 1
+FROM school s JOIN school_daily r ON r.school_code = s.code AND r.kind = {extra}
+WHERE {where} AND r.bucket >= %(since_week)s GROUP BY 1
 """
 
 
@@ -107,21 +106,21 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
     _f("recorders_recording_now", "正在录制的录播教室", "Recording rooms recording now", "count", "higher", "sum",
        _NOW, "sum(n.recording)", extra="AND n.kind = 'recorder'"),
     _f("use_hours_per_board_day", "一体机日均使用时长", "Use per board per school day", "hours", "higher", "ratio",
-       _BOARD_USE, "coalesce(sum(u.use_s), 0) / 3600.0", "count(*) * greatest(%(school_days)s, 1)",
+       _SCHOOL_USE, "coalesce(sum(u.use_s), 0) / 3600.0", "sum(n.devices) * greatest(%(school_days)s, 1)",
        description="active-use hours over the last school days / (boards × school days)"),
     _f("boards_used_today_share", "今日使用过的一体机占比", "Boards used today", "ratio", "higher", "ratio",
-       _BOARD_USE, "count(*) FILTER (WHERE u.use_today > 0)", "count(*)"),
+       _SCHOOL_USE, "coalesce(sum(u.active_today), 0)", "sum(n.devices)"),
     _f("boards_unused_share", "近期从未使用的一体机占比", "Boards never used lately", "ratio", "lower", "ratio",
        _BOARD_USE, "count(*) FILTER (WHERE coalesce(u.use_s, 0) = 0)", "count(*)",
        description="boards with no active use at all over the window of school days"),
     _f("powered_on_rate_school_hours", "上课时段开机率", "Powered on in school hours", "ratio", "higher", "ratio",
-       _BOARD_USE, "least(coalesce(sum(u.on_min), 0), count(*) * 600.0 * greatest(%(school_days)s, 1))",
-       "count(*) * 600.0 * greatest(%(school_days)s, 1)",
+       _SCHOOL_USE, "least(coalesce(sum(u.on_min), 0), sum(n.devices) * 600.0 * greatest(%(school_days)s, 1))",
+       "sum(n.devices) * 600.0 * greatest(%(school_days)s, 1)",
        description="powered-on minutes / (boards × 600 school minutes × school days)"),
-    _f("recorded_hours_7d", "近7天录制时长", "Hours recorded (7 days)", "hours", "higher", "sum", _RECORDING,
-       "coalesce(sum(r.rec_min), 0) / 60.0"),
-    _f("streamed_hours_7d", "近7天直播时长", "Hours streamed (7 days)", "hours", "higher", "sum", _RECORDING,
-       "coalesce(sum(r.stream_min), 0) / 60.0"),
+    _f("recorded_hours_7d", "近7天录制时长", "Hours recorded (7 days)", "hours", "higher", "sum", _SCHOOL_DAILY,
+       "coalesce(sum(r.recording_minutes), 0) / 60.0", extra="'recorder'"),
+    _f("streamed_hours_7d", "近7天直播时长", "Hours streamed (7 days)", "hours", "higher", "sum", _SCHOOL_DAILY,
+       "coalesce(sum(r.streaming_minutes), 0) / 60.0", extra="'recorder'"),
     _f("schools_gigabit_share", "千兆到校比例", "Schools with ≥1 Gbit/s", "ratio", "higher", "ratio", _SCHOOLS,
        "count(*) FILTER (WHERE s.uplink_mbps >= 1000)", "count(*)"),
     _f("schools_below_100m", "百兆以下学校", "Schools below 100 Mbit/s", "count", "lower", "sum", _SCHOOLS,
@@ -132,13 +131,13 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
        _SCHOOLS, "count(*) FILTER (WHERE (gs.last_values ->> 'loss_pct')::numeric >= %(poor_loss_pct)s)",
        "count((gs.last_values ->> 'loss_pct')::numeric)"),
     _f("peak_utilisation_today", "今日出口峰值利用率", "Peak uplink use today", "ratio", "lower", "max",
-       _NETWORK_TODAY, "max(n.utilisation_max)"),
+       _SCHOOL_DAILY, "max(r.utilisation_max) FILTER (WHERE r.bucket >= %(today)s)", extra="'gateway'"),
 )}
 
 
 def uses_now(figures: list[Figure]) -> bool:
     """True when any of the figures reads the per-school "now" counts."""
-    return any(f.template is _NOW for f in figures)
+    return any("school_now" in f.template for f in figures)
 
 
 def figure(key: str) -> Figure:

@@ -1,4 +1,4 @@
-"""A figure over time, read from the hourly and daily rollups (never from raw telemetry)."""
+"""A figure over time, read from the school-level hourly and daily rollups (never from raw telemetry)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,12 +39,13 @@ TRENDS: dict[str, TrendSource] = {
 
 _TREND = """
 SELECT {bucket} AS bucket, {num} AS num
-FROM {rollup} r JOIN device d ON d.id = r.device_id JOIN school s ON s.code = d.school_code
+FROM {rollup} r JOIN school s ON s.code = r.school_code
 WHERE {where} AND r.bucket >= %(start)s {kind}
 GROUP BY 1 ORDER BY 1
 """
 
-_REGISTERED = "SELECT count(*) AS n FROM device d JOIN school s ON s.code = d.school_code WHERE {where} {kind}"
+_REGISTERED = "SELECT coalesce(sum(r.devices), 0) AS n FROM school_now r JOIN school s ON s.code = r.school_code " \
+              "WHERE {where} {kind}"
 
 
 def _bucket_expr(bucket: str) -> sql.Composable:
@@ -60,9 +61,9 @@ def trend(conn: Connection, scope: Scope, user: User, key: str, bucket: str, day
     now = now or datetime.now(UTC)
     tz = platform_settings().timezone
     where, params = bounded(scope.level, user=user)
-    kind = sql.SQL("AND d.kind = %(kind)s") if source.kind else sql.SQL("")
+    kind = sql.SQL("AND r.kind = %(kind)s") if source.kind else sql.SQL("")
     params |= {"scope_code": scope.code, "start": now - timedelta(days=days), "tz": tz, "kind": source.kind}
-    rollup = sql.Identifier("device_hourly" if bucket == "hour" else "device_daily")
+    rollup = sql.Identifier("school_hourly" if bucket == "hour" else "school_daily")
     query = sql.SQL(_TREND).format(bucket=_bucket_expr(bucket), num=sql.SQL(source.num), rollup=rollup,
                                    where=where, kind=kind)
     rows = conn.execute(query, params).fetchall()

@@ -1,6 +1,7 @@
 """Figures, rankings and targets on a small hand-built province whose answers are worked out here."""
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -112,3 +113,37 @@ def test_targets_are_dispatched_down_and_judged(api, province, db):
     assert api.delete(f"/api/v1/targets/{past.json()['id']}", headers=province_headers).status_code == 204
     actions = [r["action"] for r in db.execute("SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["target.set", "target.set", "target.delete"]
+
+
+def test_use_figures_and_trends_come_from_the_rollups(api, db, registry):
+    from core.rollups import refresh
+
+    registry.area()
+    school = registry.school()
+    boards = [registry.device(school) for _ in range(2)]
+    registry.user("zengdu", "county", "421303")
+    local = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0)
+    midnight = local.replace(hour=0, minute=0)
+    start = max(local - timedelta(minutes=30), midnight)  # keep all of it inside today
+    today = local.date()
+    school_days = max(1, sum((today - timedelta(days=i)).isoweekday() <= 5 for i in range(7)))
+    # board 0 is used for 30 minutes (1,800 s); board 1 is on but never used
+    for minute in range(31):
+        at = start + timedelta(minutes=minute)
+        for i, b in enumerate(boards):
+            db.execute("INSERT INTO board_telemetry (device_id, time, seq, power_on, screen_on, active_use_s) "
+                       "VALUES (%s, %s, %s, true, true, %s)", (b, at, minute, 5000 + (60 * minute if i == 0 else 0)))
+    refresh(db, margin="0 seconds")
+    headers = login(api, "zengdu")
+    keys = "use_hours_per_board_day,boards_used_today_share,boards_unused_share"
+    body = api.get(f"/api/v1/scopes/county/421303/figures?keys={keys}", headers=headers).json()["figures"]
+    assert body["boards_used_today_share"]["value"] == 0.5
+    assert body["boards_unused_share"]["value"] == 0.5
+    use = body["use_hours_per_board_day"]  # 0.5 h of use / (2 boards × school days in the window)
+    assert (use["num"], use["den"], use["value"]) == (0.5, 2 * school_days, round(0.5 / (2 * school_days), 4))
+    trend = api.get("/api/v1/scopes/county/421303/trend?figure=online_rate&bucket=hour&days=1", headers=headers)
+    points = trend.json()["points"]
+    assert sum(p["num"] for p in points) == 2 * 31  # 31 online minutes for each board, over one or two hours
+    assert all(p["den"] == 2 * 60 for p in points)
+    bad = api.get("/api/v1/scopes/county/421303/trend?figure=devices", headers=headers)
+    assert bad.status_code == 422 and "no trend" in bad.json()["detail"]

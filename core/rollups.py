@@ -1,0 +1,212 @@
+"""Incremental hourly and daily rollups, refreshed by the project's scheduler.
+
+Each refresh takes the telemetry received since the last one (by the database's own
+receive time, minus a safety margin for transactions still in flight), finds the
+(device, hour) buckets it touches, and recomputes those buckets whole — then the days
+and the schools they belong to. Everything is set-based SQL in one transaction.
+"""
+
+import logging
+import threading
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from core import school_now
+
+log = logging.getLogger(__name__)
+
+MARGIN = "30 seconds"  # a batch commits within seconds of its receive time
+_LOCK = 742_003
+
+_TOUCHED = """
+CREATE TEMP TABLE touched ON COMMIT DROP AS
+SELECT DISTINCT device_id, date_trunc('hour', time) AS bucket FROM (
+    SELECT device_id, time FROM board_telemetry WHERE received_at > %(since)s AND received_at <= %(upto)s
+    UNION ALL
+    SELECT device_id, time FROM recorder_telemetry WHERE received_at > %(since)s AND received_at <= %(upto)s
+    UNION ALL
+    SELECT device_id, time FROM gateway_telemetry WHERE received_at > %(since)s AND received_at <= %(upto)s) raw
+"""
+
+_UPSERT = """
+ON CONFLICT (device_id, bucket) DO UPDATE SET {sets}
+"""
+
+_BOARD = """
+INSERT INTO device_hourly AS h (bucket, device_id, kind, readings, online_minutes, powered_on_minutes,
+                                screen_on_minutes, use_min, use_max, cpu_temp_max, disk_used_max)
+SELECT t.bucket, t.device_id, 'board', count(*), count(DISTINCT date_trunc('minute', r.time)),
+       count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.power_on),
+       count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.screen_on),
+       min(r.active_use_s), max(r.active_use_s), max(r.cpu_temp_c), max(r.disk_used_pct)
+FROM touched t JOIN board_telemetry r
+  ON r.device_id = t.device_id AND r.time >= t.bucket AND r.time < t.bucket + interval '1 hour'
+GROUP BY 1, 2
+"""
+
+_RECORDER = """
+INSERT INTO device_hourly AS h (bucket, device_id, kind, readings, online_minutes, recording_minutes,
+                                streaming_minutes, frames_min, frames_max, storage_free_min_gb, cameras_offline_max)
+SELECT t.bucket, t.device_id, 'recorder', count(*), count(DISTINCT date_trunc('minute', r.time)),
+       count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.recording),
+       count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.streaming),
+       min(r.dropped_frames), max(r.dropped_frames), min(r.storage_free_gb),
+       max(r.cameras_total - r.cameras_online)
+FROM touched t JOIN recorder_telemetry r
+  ON r.device_id = t.device_id AND r.time >= t.bucket AND r.time < t.bucket + interval '1 hour'
+GROUP BY 1, 2
+"""
+
+_GATEWAY = """
+INSERT INTO device_hourly AS h (bucket, device_id, kind, readings, online_minutes, rx_mbps_avg, rx_mbps_max,
+                                utilisation_max, latency_avg, loss_avg, aps_offline_max)
+SELECT t.bucket, t.device_id, 'gateway', count(*), count(DISTINCT date_trunc('minute', r.time)),
+       avg(r.rx_mbps), max(r.rx_mbps), max(r.rx_mbps / nullif(r.uplink_mbps, 0)), avg(r.latency_ms),
+       avg(r.loss_pct), max(r.aps_total - r.aps_online)
+FROM touched t JOIN gateway_telemetry r
+  ON r.device_id = t.device_id AND r.time >= t.bucket AND r.time < t.bucket + interval '1 hour'
+GROUP BY 1, 2
+"""
+
+_HOURLY_COLUMNS = ("readings", "online_minutes", "powered_on_minutes", "screen_on_minutes", "use_min", "use_max",
+                   "cpu_temp_max", "disk_used_max", "recording_minutes", "streaming_minutes", "frames_min",
+                   "frames_max", "storage_free_min_gb", "cameras_offline_max", "rx_mbps_avg", "rx_mbps_max",
+                   "utilisation_max", "latency_avg", "loss_avg", "aps_offline_max")
+
+# Counters are cumulative: a bucket's increase is measured from the previous bucket's
+# last value, so nothing is lost at bucket edges. A counter that went down was reset.
+_RECOUNT = """
+CREATE TEMP TABLE recount ON COMMIT DROP AS
+SELECT device_id, bucket FROM touched
+UNION
+SELECT t.device_id, nxt.bucket FROM touched t
+CROSS JOIN LATERAL (SELECT h.bucket FROM device_hourly h WHERE h.device_id = t.device_id AND h.bucket > t.bucket
+                    ORDER BY h.bucket LIMIT 1) nxt
+"""
+
+_COUNTERS = """
+UPDATE device_hourly h SET
+    active_use_s = CASE WHEN h.use_max IS NULL THEN NULL
+                        WHEN p.use_max IS NULL OR p.use_max > h.use_min THEN h.use_max - h.use_min
+                        ELSE h.use_max - p.use_max END,
+    dropped_frames_increase = CASE WHEN h.frames_max IS NULL THEN NULL
+                        WHEN p.frames_max IS NULL OR p.frames_max > h.frames_min THEN h.frames_max - h.frames_min
+                        ELSE h.frames_max - p.frames_max END
+FROM recount r
+LEFT JOIN LATERAL (SELECT q.use_max, q.frames_max FROM device_hourly q
+                   WHERE q.device_id = r.device_id AND q.bucket < r.bucket ORDER BY q.bucket DESC LIMIT 1) p ON true
+WHERE h.device_id = r.device_id AND h.bucket = r.bucket
+"""
+
+_DAY = "(date_trunc('day', {b} AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s)"
+
+_DAILY = """
+CREATE TEMP TABLE touched_days ON COMMIT DROP AS
+SELECT DISTINCT device_id, {day} AS day FROM recount
+"""
+
+_DAILY_UPSERT = """
+INSERT INTO device_daily AS d (bucket, device_id, kind, readings, online_minutes, powered_on_minutes,
+    screen_on_minutes, use_min, use_max, active_use_s, active_hours, cpu_temp_max, disk_used_max,
+    recording_minutes, streaming_minutes, frames_min, frames_max, dropped_frames_increase, storage_free_min_gb,
+    cameras_offline_max, rx_mbps_avg, rx_mbps_max, utilisation_max, latency_avg, loss_avg, aps_offline_max)
+SELECT td.day, h.device_id, min(h.kind), sum(h.readings), sum(h.online_minutes), sum(h.powered_on_minutes),
+    sum(h.screen_on_minutes), min(h.use_min), max(h.use_max), sum(h.active_use_s),
+    count(*) FILTER (WHERE h.active_use_s > 0), max(h.cpu_temp_max), max(h.disk_used_max),
+    sum(h.recording_minutes), sum(h.streaming_minutes), min(h.frames_min), max(h.frames_max),
+    sum(h.dropped_frames_increase), min(h.storage_free_min_gb), max(h.cameras_offline_max),
+    sum(h.rx_mbps_avg * h.readings) / nullif(sum(h.readings) FILTER (WHERE h.rx_mbps_avg IS NOT NULL), 0),
+    max(h.rx_mbps_max), max(h.utilisation_max),
+    sum(h.latency_avg * h.readings) / nullif(sum(h.readings) FILTER (WHERE h.latency_avg IS NOT NULL), 0),
+    sum(h.loss_avg * h.readings) / nullif(sum(h.readings) FILTER (WHERE h.loss_avg IS NOT NULL), 0),
+    max(h.aps_offline_max)
+FROM touched_days td JOIN device_hourly h
+  ON h.device_id = td.device_id AND h.bucket >= td.day AND h.bucket < td.day + interval '1 day'
+GROUP BY 1, 2
+ON CONFLICT (device_id, bucket) DO UPDATE SET {sets}
+"""
+
+_SCHOOLS = """
+INSERT INTO {target} AS x (bucket, school_code, kind, devices_reporting, devices_active, online_minutes,
+    powered_on_minutes, active_use_s, recording_minutes, streaming_minutes, rx_mbps_max, utilisation_max,
+    latency_avg, loss_avg)
+SELECT r.bucket, d.school_code, r.kind, count(*), count(*) FILTER (WHERE r.active_use_s > 0),
+    sum(r.online_minutes), sum(r.powered_on_minutes), sum(r.active_use_s), sum(r.recording_minutes),
+    sum(r.streaming_minutes), max(r.rx_mbps_max), max(r.utilisation_max), avg(r.latency_avg), avg(r.loss_avg)
+FROM {source} r JOIN device d ON d.id = r.device_id
+WHERE (d.school_code, r.bucket) IN (SELECT dd.school_code, {keys} FROM {touched} k JOIN device dd ON dd.id = k.device_id)
+GROUP BY 1, 2, 3
+ON CONFLICT (school_code, kind, bucket) DO UPDATE SET
+    devices_reporting = EXCLUDED.devices_reporting, devices_active = EXCLUDED.devices_active,
+    online_minutes = EXCLUDED.online_minutes, powered_on_minutes = EXCLUDED.powered_on_minutes,
+    active_use_s = EXCLUDED.active_use_s, recording_minutes = EXCLUDED.recording_minutes,
+    streaming_minutes = EXCLUDED.streaming_minutes, rx_mbps_max = EXCLUDED.rx_mbps_max,
+    utilisation_max = EXCLUDED.utilisation_max, latency_avg = EXCLUDED.latency_avg, loss_avg = EXCLUDED.loss_avg
+"""
+
+
+def _sets(columns) -> str:
+    return ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+
+
+def _daily_sql() -> tuple[str, str]:
+    cols = (*_HOURLY_COLUMNS, "active_use_s", "active_hours", "dropped_frames_increase", "kind")
+    return _DAILY.format(day=_DAY.format(b="bucket")), _DAILY_UPSERT.format(sets=_sets(cols))
+
+
+def refresh(conn: psycopg.Connection, tz: str = "Asia/Shanghai", margin: str = MARGIN) -> dict:
+    """Roll up everything received since the last refresh; return what was touched."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        if not cur.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (_LOCK,)).fetchone()["ok"]:
+            return {"skipped": "another refresh is running"}
+        row = cur.execute("SELECT received_upto FROM rollup_watermark WHERE name = 'telemetry'").fetchone()
+        upto = cur.execute("SELECT now() - %s::interval AS upto", (margin,)).fetchone()["upto"]
+        params = {"since": row["received_upto"] if row else "-infinity", "upto": upto, "tz": tz}
+        cur.execute(_TOUCHED, params)
+        touched = cur.execute("SELECT count(*) AS n FROM touched").fetchone()["n"]
+        if touched:
+            for statement in (_BOARD, _RECORDER, _GATEWAY):
+                cur.execute(statement + _UPSERT.format(sets=_sets(_HOURLY_COLUMNS)), params)
+            cur.execute(_RECOUNT, params)
+            cur.execute(_COUNTERS, params)
+            for statement in _daily_sql():
+                cur.execute(statement, params)
+            cur.execute(_SCHOOLS.format(target="school_hourly", source="device_hourly", keys="k.bucket",
+                                        touched="recount"), params)
+            cur.execute(_SCHOOLS.format(target="school_daily", source="device_daily", keys="k.day",
+                                        touched="touched_days"), params)
+        cur.execute("INSERT INTO rollup_watermark (name, received_upto) VALUES ('telemetry', %(upto)s) "
+                    "ON CONFLICT (name) DO UPDATE SET received_upto = EXCLUDED.received_upto", params)
+    return {"device_hours": touched, "upto": upto}
+
+
+def rebuild_schools(conn: psycopg.Connection, since: datetime) -> None:
+    """Recompute the school rollups from the device rollups since a time (after a bulk load)."""
+    with conn.transaction(), conn.cursor() as cur:
+        for target, source in (("school_hourly", "device_hourly"), ("school_daily", "device_daily")):
+            cur.execute(f"CREATE TEMP TABLE k ON COMMIT DROP AS SELECT device_id, bucket AS key FROM {source} "  # noqa: S608
+                        "WHERE bucket >= %s", (since,))
+            cur.execute(_SCHOOLS.format(target=target, source=source, keys="k.key", touched="k"))
+            cur.execute("DROP TABLE k")
+
+
+def run_forever(pool: ConnectionPool, stop: threading.Event, *, interval_s: float = 60.0,
+                now_interval_s: float = 5.0, tz: str = "Asia/Shanghai") -> None:
+    """Refresh the rollups every `interval_s` and the per-school current state every `now_interval_s`."""
+    next_rollup = 0.0
+    clock = 0.0
+    while not stop.is_set():
+        try:
+            with pool.connection() as conn:
+                school_now.refresh(conn)
+                if clock >= next_rollup:
+                    result = refresh(conn, tz)
+                    next_rollup = clock + interval_s
+                    log.info("rollups refreshed", extra=result)
+        except psycopg.Error as exc:
+            log.warning("refresh failed: %s", exc)
+        stop.wait(now_interval_s)
+        clock += now_interval_s
