@@ -10,7 +10,9 @@ class MetricsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
 
-    now_max_age_s: float = 5.0  # "now" figures may be this old before a request refreshes them
+    # "now" figures may be this old before a request refreshes them itself; the rollups
+    # service refreshes every 5 s, so requests only step in when it has stalled
+    now_max_age_s: float = 15.0
     use_window_days: int = 7  # calendar days behind "use per board per school day"
     silent_hours: int = 24  # a device quiet this long counts as silent
     poor_loss_pct: float = 5.0  # campus-network vendor band: < 3 good, 3–5 fair, ≥ 5 poor
