@@ -99,7 +99,7 @@ class IngestService:
                 persistent=True,
                 manual_ack=True,
                 receive_maximum=settings.receive_maximum,
-                subscriptions=[(contract.subscription(c, settings.share_group), contract.QOS)
+                subscriptions=[(contract.subscription(c, settings.share_group or None), contract.QOS)
                                for c in INGESTED],
                 skip_retained=True,
                 ca_file=str(platform.mqtt_ca_file) if platform.mqtt_ca_file else None,

@@ -11,7 +11,12 @@ class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
 
     worker_id: str = "1"
-    share_group: str = "ingest"
+    # Empty: a plain persistent subscription, which Mosquitto restores after a restart.
+    # Set a group (e.g. "ingest") to split the load over several workers; Mosquitto
+    # 2.0.11 does not restore shared subscriptions from its persistence file, so with
+    # it, messages published between a broker restart and the workers' resubscription
+    # are lost (see docs/reliability.md).
+    share_group: str = ""
     batch_size: int = 2000
     batch_wait_ms: int = 200
     queue_max: int = 20000  # bounded hand-off from the network thread: full means backpressure
