@@ -62,6 +62,46 @@ class LinkOptions:
     ca_file: str | None = None
 
 
+class _BufferedSocket:
+    """A socket read 64 KiB at a time, handing paho its many small reads from memory.
+
+    Paho reads each packet with several tiny recv() calls and a select() per packet;
+    at thousands of messages a second that was half the ingest's CPU. It skips the
+    wait in select() while `pending()` reports buffered bytes, as it does for TLS.
+    """
+
+    _CHUNK = 65536
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, bufsize: int) -> bytes:
+        if self._pos >= len(self._buf):
+            data = self._sock.recv(max(bufsize, self._CHUNK))  # may raise BlockingIOError, or b"" at EOF
+            if len(data) <= bufsize:
+                return data
+            self._buf, self._pos = data, 0
+        chunk = self._buf[self._pos:self._pos + bufsize]
+        self._pos += len(chunk)
+        return chunk
+
+    def pending(self) -> int:
+        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        return len(self._buf) - self._pos + inner
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    """Paho's client over a buffered socket."""
+
+    def _create_socket(self):
+        return _BufferedSocket(super()._create_socket())
+
+
 class AuthenticationFailed(RuntimeError):
     """The broker refused the link's credentials; it will not retry."""
 
@@ -87,7 +127,7 @@ class MqttLink:
 
     def _build_client(self) -> mqtt.Client:
         opts = self.options
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=opts.client_id,
             protocol=mqtt.MQTTv5,

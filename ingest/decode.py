@@ -65,7 +65,7 @@ class Record:
     row: tuple
     time: datetime
     seq: int | None
-    state: dict  # last values worth keeping in device_state
+    state: dict  # what a status message says about the device (telemetry state is taken in SQL)
     topic: str
     payload: bytes  # kept so a record refused later (unknown device) is dead-lettered whole
 
@@ -96,15 +96,14 @@ def _check_clock(ts: datetime, now: datetime, policy: ClockPolicy) -> bool | str
     return ts - now > policy.skew_flag
 
 
-def _telemetry_row(device_id: str, m, now: datetime, skewed: bool) -> tuple[str, tuple, dict]:
+def _telemetry_row(device_id: str, m, skewed: bool) -> tuple[str, tuple]:
     head = (device_id, m.ts, m.seq)
     if isinstance(m, BoardTelemetry):
         row = head + (
             m.power_on, m.screen_on, m.active_use_s, m.cpu_temp_c, m.cpu_load, m.mem_load,
             m.disk_used_pct, m.foreground_app, m.os_version, list(m.error_codes), skewed,
         )
-        return "board_telemetry", row, {"power_on": m.power_on, "screen_on": m.screen_on,
-                                        "active_use_s": m.active_use_s}
+        return "board_telemetry", row
     if isinstance(m, RecorderTelemetry):
         cams = [c.model_dump(mode="json") for c in m.cameras]
         row = head + (
@@ -112,15 +111,13 @@ def _telemetry_row(device_id: str, m, now: datetime, skewed: bool) -> tuple[str,
             sum(c.online for c in m.cameras), json.dumps(cams), m.storage_free_gb, m.lesson_id,
             skewed,
         )
-        return "recorder_telemetry", row, {"recording": m.recording, "streaming": m.streaming,
-                                           "lesson_id": m.lesson_id}
+        return "recorder_telemetry", row
     assert isinstance(m, GatewayTelemetry)
     row = head + (
         m.uplink_mbps, m.rx_mbps, m.tx_mbps, m.latency_ms, m.loss_pct, m.aps_total, m.aps_online,
         m.wifi_clients, skewed,
     )
-    return "gateway_telemetry", row, {"rx_mbps": m.rx_mbps, "uplink_mbps": m.uplink_mbps, "latency_ms": m.latency_ms,
-                                      "loss_pct": m.loss_pct, "aps_total": m.aps_total, "aps_online": m.aps_online}
+    return "gateway_telemetry", row
 
 
 def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Record | Rejected:
@@ -151,8 +148,8 @@ def _decode_telemetry(topic, device_id, payload, now, policy) -> Record | Reject
     clock = _check_clock(m.ts, now, policy)
     if isinstance(clock, str):
         return Rejected(topic, payload, clock, device_id)
-    table, row, state = _telemetry_row(device_id, m, now, clock)
-    return Record(device_id, table, row, m.ts, m.seq, state | {"kind": m.kind}, topic, payload)
+    table, row = _telemetry_row(device_id, m, clock)
+    return Record(device_id, table, row, m.ts, m.seq, {}, topic, payload)
 
 
 def _decode_event(topic, device_id, payload, now, policy) -> Record | Rejected:

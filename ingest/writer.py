@@ -6,7 +6,6 @@ Unknown devices are dead-lettered, never created. The current state of every dev
 in the batch is upserted with one statement per channel.
 """
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,24 +14,46 @@ import psycopg
 
 from ingest.decode import ACK_TABLE, COLUMNS, Record, Rejected
 
+# The newest reading of each device in the batch, straight from the staging table it
+# was just COPYed into. A board is in use when its active-use counter moved since the
+# previous reading: the stored one, or the batch's earliest when the batch holds several.
+_LATEST = {
+    "board_telemetry": """
+        SELECT DISTINCT ON (device_id) device_id, time, seq, power_on, NULL::boolean AS recording,
+               NULL::boolean AS streaming,
+               CASE WHEN count(*) OVER w > 1 THEN active_use_s > min(active_use_s) OVER w END AS in_use,
+               jsonb_build_object('kind', 'board', 'power_on', power_on, 'screen_on', screen_on,
+                                  'active_use_s', active_use_s) AS last_values
+        FROM stage_board_telemetry WINDOW w AS (PARTITION BY device_id)
+        ORDER BY device_id, time DESC, seq DESC""",
+    "recorder_telemetry": """
+        SELECT DISTINCT ON (device_id) device_id, time, seq, NULL::boolean AS power_on, recording, streaming,
+               NULL::boolean AS in_use,
+               jsonb_build_object('kind', 'recorder', 'recording', recording, 'streaming', streaming,
+                                  'lesson_id', lesson_id, 'cameras', cameras,
+                                  'storage_free_gb', storage_free_gb) AS last_values
+        FROM stage_recorder_telemetry ORDER BY device_id, time DESC, seq DESC""",
+    "gateway_telemetry": """
+        SELECT DISTINCT ON (device_id) device_id, time, seq, NULL::boolean AS power_on, NULL::boolean AS recording,
+               NULL::boolean AS streaming, NULL::boolean AS in_use,
+               jsonb_build_object('kind', 'gateway', 'rx_mbps', rx_mbps, 'uplink_mbps', uplink_mbps,
+                                  'latency_ms', latency_ms, 'loss_pct', loss_pct, 'aps_total', aps_total,
+                                  'aps_online', aps_online) AS last_values
+        FROM stage_gateway_telemetry ORDER BY device_id, time DESC, seq DESC""",
+}
+
 _STATE_FROM_TELEMETRY = """
 INSERT INTO device_state AS s (device_id, online, last_seen, last_seq, power_on, in_use,
                                recording, streaming, last_values, updated_at)
-SELECT b.device_id, true, b.time, b.seq, b.power_on,
-       (b.last_values ->> 'active_use_s')::bigint > b.prior_use, b.recording, b.streaming,
+SELECT b.device_id, true, b.time, b.seq, b.power_on, coalesce(b.in_use, false), b.recording, b.streaming,
        b.last_values, now()
-FROM unnest(%(device_id)s::text[], %(time)s::timestamptz[], %(seq)s::bigint[],
-            %(power_on)s::boolean[], %(recording)s::boolean[], %(streaming)s::boolean[],
-            %(last_values)s::jsonb[], %(prior_use)s::bigint[])
-     AS b(device_id, time, seq, power_on, recording, streaming, last_values, prior_use)
+FROM ({latest}) b
 ON CONFLICT (device_id) DO UPDATE SET
     last_seen = EXCLUDED.last_seen,
     last_seq = EXCLUDED.last_seq,
     power_on = coalesce(EXCLUDED.power_on, s.power_on),
     recording = coalesce(EXCLUDED.recording, s.recording),
     streaming = coalesce(EXCLUDED.streaming, s.streaming),
-    -- a board is in use when its active-use counter moved since the previous reading
-    -- (the stored one, or the batch's earliest when the batch holds several)
     in_use = coalesce((EXCLUDED.last_values ->> 'active_use_s')::bigint
                       > (s.last_values ->> 'active_use_s')::bigint, EXCLUDED.in_use, false),
     online = s.online OR s.status_time IS NULL OR EXCLUDED.last_seen > s.status_time,
@@ -106,42 +127,19 @@ def _dead_letter(conn: psycopg.Connection, rejected: Sequence[Rejected]) -> None
                 copy.write_row((r.topic, r.payload, r.reason, r.device_id))
 
 
-def _order(r: Record) -> tuple:
-    return (r.time, r.seq or 0)
-
-
-def _latest_per_device(records: list[Record]) -> tuple[list[Record], dict[str, Record]]:
-    """The newest record of each device, and the oldest where the batch holds several."""
+def _update_state(conn: psycopg.Connection, tables: set[str], status: list[Record]) -> None:
+    for table in tables & _LATEST.keys():
+        conn.execute(_STATE_FROM_TELEMETRY.format(latest=_LATEST[table]))
     latest: dict[str, Record] = {}
-    earliest: dict[str, Record] = {}
-    for r in records:
-        if r.device_id not in latest or _order(r) > _order(latest[r.device_id]):
+    for r in status:
+        if r.device_id not in latest or r.time >= latest[r.device_id].time:
             latest[r.device_id] = r
-        if r.device_id not in earliest or _order(r) < _order(earliest[r.device_id]):
-            earliest[r.device_id] = r
-    return list(latest.values()), {k: v for k, v in earliest.items() if v is not latest[k]}
-
-
-def _update_state(conn: psycopg.Connection, records: list[Record]) -> None:
-    telemetry, earliest = _latest_per_device([r for r in records if r.table.endswith("_telemetry")])
-    if telemetry:
-        conn.execute(_STATE_FROM_TELEMETRY, {
-            "device_id": [r.device_id for r in telemetry],
-            "time": [r.time for r in telemetry],
-            "seq": [r.seq for r in telemetry],
-            "power_on": [r.state.get("power_on") for r in telemetry],
-            "recording": [r.state.get("recording") for r in telemetry],
-            "streaming": [r.state.get("streaming") for r in telemetry],
-            "last_values": [json.dumps(r.state) for r in telemetry],
-            "prior_use": [earliest[r.device_id].state.get("active_use_s") if r.device_id in earliest else None
-                          for r in telemetry],
-        })
-    status, _ = _latest_per_device([r for r in records if r.table == "device_status_change"])
-    if status:
+    if latest:
+        rows = list(latest.values())
         conn.execute(_STATE_FROM_STATUS, {
-            "device_id": [r.device_id for r in status],
-            "online": [r.state["online"] for r in status],
-            "time": [r.time for r in status],
+            "device_id": [r.device_id for r in rows],
+            "online": [r.state["online"] for r in rows],
+            "time": [r.time for r in rows],
         })
 
 
@@ -178,7 +176,7 @@ def write_batch(conn: psycopg.Connection, records: list[Record], rejected: list[
         stored = _copy_rows(conn, table, rows)
         outcome.stored[table] += stored
         outcome.duplicates += len(rows) - stored
-    _update_state(conn, records)
+    _update_state(conn, set(by_table), [r for r in records if r.table == "device_status_change"])
     if rejected:
         _dead_letter(conn, rejected)
         outcome.dead_letters.update(r.reason.split(":")[0] for r in rejected)
