@@ -9,9 +9,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api.auth.router import router as auth_router
+from api.communities.router import router as communities_router
 from api.devices.publisher import CommandPublisher
 from api.devices.router import router as devices_router
 from api.equity.router import router as equity_router
+from api.lessons.router import router as lessons_router
 from api.metrics.router import router as metrics_router
 from api.observability import RequestLogMiddleware, metrics_response
 from api.scopes.router import router as scopes_router
@@ -22,7 +24,8 @@ from core.settings import platform_settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth_router, scopes_router, devices_router, metrics_router, targets_router, equity_router)
+ROUTERS = (auth_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
+           lessons_router, communities_router)
 
 
 @asynccontextmanager

@@ -12,9 +12,9 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
-def hash_password(plain: str) -> str:
-    """An Argon2id hash of the password, with its own salt."""
-    return _hasher().hash(plain)
+def hash_password(plain: str, *, salt: bytes | None = None) -> str:
+    """An Argon2id hash of the password, with a random salt unless one is given (reproducible seeds)."""
+    return _hasher().hash(plain, salt=salt)
 
 
 def verify_password(hashed: str, plain: str) -> bool:
@@ -26,5 +26,8 @@ def verify_password(hashed: str, plain: str) -> bool:
 
 
 def needs_rehash(hashed: str) -> bool:
-    """True when the hash was made with weaker parameters than today's."""
-    return _hasher().check_needs_rehash(hashed)
+    """True when the hash was made with other parameters than today's, or is not an Argon2 hash at all."""
+    try:
+        return _hasher().check_needs_rehash(hashed)
+    except InvalidHashError:
+        return True

@@ -1,108 +1,107 @@
-"""Education communities (教联体) and the remote-lesson timetable (三个课堂) of a seeded province."""
+"""Education communities (教联体) of the seeded province.
 
+Each county pairs its strongest urban and town schools (牵头学校) with rural and town
+members, teaching points first, until about 60–80% of its compulsory-education schools
+are inside a community; the province lands near 70%, between the 2024 and 2025 targets.
+A few communities take a member from the nearest county of the same city (跨区域).
+"""
+
+import math
 import random
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
-from core.calendar import LESSON_PERIODS
-from core.seed import hubei
+from core.seed.schools import HOME_CITY, County, School
 
-KINDS = (("merged", 60), ("co_built", 30), ("mixed", 5), ("collaborative", 5))
-COMPULSORY = {"primary", "junior", "nine_year", "teaching_point"}
+COMPULSORY = frozenset({"primary", "junior", "nine_year", "teaching_point"})
+# Suizhou's mix (43 merged, 22 co-built, 3 mixed of 68) plus a few collaborative ones.
+KINDS = {"merged": 60, "co_built": 30, "mixed": 5, "collaborative": 5}
+MEMBER_COUNTS = {2: 15, 3: 25, 4: 25, 5: 15, 6: 10, 7: 6, 8: 4}
+MAX_MEMBERS = 10
+COVERAGE = (0.60, 0.80)
+CROSS_COUNTY_SHARE = 0.08
+COMPATIBLE = {"primary": {"primary", "teaching_point", "nine_year"}, "junior": {"junior", "nine_year"}}
+MEMBER_RANK = {"teaching_point": 0.0, "rural": 1.0, "town": 2.0, "urban": 3.0}
+FIRST_FOUNDED = date(2022, 9, 1)
 
 
-def _member_rank(s) -> tuple:
-    # Teaching points first, then rural, then town schools: the ones communities are for.
-    return ({"teaching_point": 0}.get(s.stage, 1), {"rural": 0, "town": 1}.get(s.locale, 2), s.code)
+def _member_key(rng: random.Random, lead: School):
+    """Sort key for member candidates: compatible stage, then teaching points, rural, town (mostly)."""
+    wanted = COMPATIBLE.get(lead.stage, COMPULSORY)
+
+    def key(s: School) -> tuple[int, float]:
+        rank = MEMBER_RANK["teaching_point" if s.stage == "teaching_point" else s.locale]
+        return (s.stage not in wanted, rank + rng.random() * 1.5)
+    return key
 
 
-def communities(rng: random.Random, reg, schools: list) -> None:
-    """Pair strong urban/town lead schools with rural members, ~62–78% of compulsory schools covered."""
-    by_county: dict[str, list] = defaultdict(list)
-    for s in schools:
-        if s.stage in COMPULSORY:
-            by_county[s.county].append(s)
-    counties_by_city: dict[str, list[str]] = defaultdict(list)
-    for county, members in by_county.items():
-        counties_by_city[members[0].city].append(county)
-    taken: set[str] = set()
-    for county, pool in by_county.items():
-        target = rng.uniform(0.62, 0.78) * len(pool)
-        strong = sorted((s for s in pool if s.locale in ("urban", "town") and s.stage != "teaching_point"),
-                        key=lambda s: (-s.classes, s.code))
-        leads = strong[: max(1, round(target / 5))]  # the largest schools lead; a lead has ~4 members
-        candidates = sorted((s for s in pool if s not in leads), key=_member_rank)
-        covered, serial = 0, 0
+def _nearest(county: County, others: list[County]) -> County | None:
+    same_city = [c for c in others if c.city == county.city and c.code != county.code]
+    return min(same_city, key=lambda c: math.dist((c.latitude, c.longitude), (county.latitude, county.longitude)),
+               default=None)
+
+
+class CommunityBuilder:
+    """Forms communities county by county, carrying the coverage shortfall on to the next county."""
+
+    def __init__(self, rng: random.Random, reg, schools: list[School], counties: list[County]) -> None:
+        self.rng, self.reg, self.counties = rng, reg, counties
+        self.pools: dict[str, list[School]] = defaultdict(list)
+        for s in schools:
+            if s.stage in COMPULSORY:
+                self.pools[s.county].append(s)
+        self.taken: set[str] = set()
+        self.carry = 0.0
+
+    def build(self) -> None:
+        """Communities for every county, in registry order."""
+        for county in self.counties:
+            self._county(county)
+
+    def _county(self, county: County) -> None:
+        pool = self.pools[county.code]
+        # In the demo the home city's few schools all join, so its communities are full ones.
+        showcase = county.city == HOME_CITY and len(pool) <= 6
+        goal = float(len(pool)) if showcase else self.rng.uniform(*COVERAGE) * len(pool) + self.carry
+        covered = sum(s.code in self.taken for s in pool)
+        leads = sorted((s for s in pool if s.locale != "rural" and s.stage != "teaching_point"),
+                       key=lambda s: (s.locale != "urban", "实验" not in s.name, -s.classes, s.code))
+        fewest = 1 if len(pool) <= 6 else 2  # a demo county has too few schools for bigger groups
+        serial = 0
         for lead in leads:
-            if covered >= target or not candidates or (len(pool) <= 2 and rng.random() < 0.3):
+            if lead.code in self.taken:
+                continue
+            free = [s for s in pool if s.code not in self.taken and s is not lead]
+            wanted = min(self.rng.choices(list(MEMBER_COUNTS), list(MEMBER_COUNTS.values()))[0], len(free),
+                         int(goal - covered - 1 + self.rng.random()))
+            if wanted < fewest or serial == 99:
                 break
-            members = [candidates.pop(0) for _ in range(min(len(candidates), rng.randint(2, 6)))]
-            neighbours = [c for c in counties_by_city[lead.city] if c != county]
-            if neighbours and rng.random() < 0.1:
-                extra = [s for s in by_county[rng.choice(neighbours)] if s.code not in taken and s.locale == "rural"]
-                members += extra[:1]  # a cross-county (跨区域) member
-            serial += 1
-            _community(rng, reg, county, serial, lead, members)
-            taken.update([lead.code] + [m.code for m in members])
+            members = sorted(free, key=_member_key(self.rng, lead))[:wanted]
             covered += 1 + len(members)
+            members += self._cross_county(county)
+            serial += 1
+            self._add(f"C{county.code}{serial:02d}", county, lead, members)
+        if not showcase:
+            self.carry = goal - covered
+
+    def _cross_county(self, county: County) -> list[School]:
+        neighbour = _nearest(county, self.counties)
+        if neighbour is None or self.rng.random() >= CROSS_COUNTY_SHARE:
+            return []
+        rural = [s for s in self.pools[neighbour.code] if s.locale == "rural" and s.code not in self.taken]
+        return rural[:1]
+
+    def _add(self, code: str, county: County, lead: School, members: list[School]) -> None:
+        founded = FIRST_FOUNDED + timedelta(days=self.rng.randint(0, 660))
+        kind = self.rng.choices(list(KINDS), list(KINDS.values()))[0]
+        self.reg.community.append((code, f"{lead.name}教联体", kind, lead.code, county.code, founded))
+        self.reg.community_member.append((code, lead.code, "lead", founded))
+        for m in members[:MAX_MEMBERS]:
+            joined = founded + timedelta(days=self.rng.randint(30, 365)) if self.rng.random() < 0.15 else founded
+            self.reg.community_member.append((code, m.code, "member", joined))
+        self.taken.update([lead.code, *(m.code for m in members[:MAX_MEMBERS])])
 
 
-def _community(rng: random.Random, reg, county: str, serial: int, lead, members: list) -> None:
-    code = f"C{county}{serial:02d}"
-    kind = rng.choices([k for k, _ in KINDS], [w for _, w in KINDS])[0]
-    founded = date.fromordinal(date(2022, 10, 1).toordinal() + rng.randint(0, 600))
-    reg.community.append((code, f"{lead.name}教联体", kind, lead.code, county, founded))
-    reg.community_member.append((code, lead.code, "lead", founded))
-    for m in members:
-        reg.community_member.append((code, m.code, "member", founded))
-
-
-def lessons(rng: random.Random, reg, schools: list, school_year: int) -> None:
-    """Dedicated lessons inside communities, master-teacher lessons per city, elite lessons per county."""
-    boards: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    recorders: dict[str, str] = {}
-    for device_id, kind, school, room, *_ in reg.device:
-        if kind == "board":
-            boards[school].append((device_id, room))
-        elif kind == "recorder":
-            recorders[school] = device_id
-    valid = (date(school_year, 9, 1), date(school_year + 1, 7, 3))
-    by_code = {s.code: s for s in schools}
-    members: dict[str, list[str]] = defaultdict(list)
-    for community, school, role, _ in reg.community_member:
-        if role == "member":
-            members[community].append(school)
-    serial = 0
-
-    def add(kind: str, subject: str, main_school: str, community: str | None, receivers: list[str]) -> None:
-        nonlocal serial
-        receivers = [r for r in dict.fromkeys(receivers) if r != main_school and boards[r]]
-        if not receivers:
-            return
-        serial += 1
-        lesson_id = f"L{serial:06d}"
-        start, end = LESSON_PERIODS[rng.randrange(7)]
-        reg.remote_lesson.append((lesson_id, kind, subject, recorders[main_school], community, rng.randint(1, 5),
-                                  start, end, *valid))
-        for r in receivers:
-            device_id, room = boards[r][0]
-            reg.remote_lesson_receiver.append((lesson_id, device_id, room))
-
-    for code, _name, _kind, lead, _county, _founded in reg.community:
-        if lead in recorders:
-            for _ in range(rng.randint(1, 3)):
-                receivers = sorted(members[code], key=lambda c: _member_rank(by_code[c]))[: rng.randint(1, 3)]
-                add("dedicated", rng.choice(hubei.SUBJECTS_DEDICATED), lead, code, receivers)
-    by_area: dict[str, list] = defaultdict(list)
-    for s in schools:
-        by_area[s.city].append(s)
-        if s.county != s.city:  # province-administered units are their own single county
-            by_area[s.county].append(s)
-    for area, group in sorted(by_area.items()):
-        mains = [s.code for s in group if s.locale == "urban" and s.code in recorders]
-        if not mains:
-            continue
-        others = [s.code for s in group]
-        kind = "master" if len(area) == 6 and area.endswith("00") else "elite"
-        subject = rng.choice(hubei.SUBJECTS_MASTER)
-        add(kind, subject, mains[0], None, rng.sample(others, min(len(others), 8 if kind == "elite" else 5)))
+def communities(rng: random.Random, reg, schools: list[School], counties: list[County]) -> None:
+    """Append community and community_member rows for the whole province."""
+    CommunityBuilder(rng, reg, schools, counties).build()

@@ -1,29 +1,54 @@
-"""Generate a deterministic province registry and load it with COPY.
+"""Generate a deterministic Hubei province registry and load it with COPY.
 
-Same scale and seed, same province: every random choice comes from one
-random.Random(seed). "demo" keeps all real cities and counties with a few schools
-each (more in 随州, the demo's home city); "province" generates ~10,000 schools and
-~200,000 devices, one touch board per class.
+Same scale, seed and school year, same province: every random choice comes from one
+random.Random(seed), and nothing depends on today's date. "demo" keeps all 17 real
+cities and 103 counties with three schools each (four in 随州, the demo's home city)
+and at most 12 boards a school; "province" generates ~10,000 schools and ~200,000
+devices, one touch board per class.
+
+Demo accounts, all with the password ``demo-password``:
+
+===========  ===========  ==========================================
+username     role         scope
+===========  ===========  ==========================================
+admin        admin        province 420000 (湖北省)
+province     manager      province 420000
+suizhou      manager      city 421300 (随州市)
+wuhan        manager      city 420100 (武汉市)
+zengdu       manager      county 421303 (曾都区)
+ops-zengdu   operations   county 421303
+school       viewer       school: 随州市曾都区实验小学 (2421303001)
+community    viewer       community C42130301 (随州市曾都区实验小学教联体)
+===========  ===========  ==========================================
 """
 
-import math
 import random
 from dataclasses import dataclass, field, fields
-from datetime import date
-from typing import Literal
 
 import psycopg
+from psycopg import sql
 
 from core.security import hash_password
 from core.seed import hubei
-from core.seed.calendar import calendar_days
-from core.seed.communities import communities, lessons
+from core.seed.calendar import autumn_term, calendar_days
+from core.seed.communities import COMPULSORY, communities
+from core.seed.lessons import lessons
+from core.seed.schools import (
+    HOME_CITY,
+    County,
+    Scale,
+    School,
+    counties,
+    county_schools,
+    school_devices,
+)
 
-Scale = Literal["demo", "province"]
-HOME_CITY = "421300"  # 随州市
+__all__ = ["COMPULSORY", "DEMO_PASSWORD", "Registry", "RegistryNotEmptyError", "generate", "load", "seed_database"]
+
 DEMO_PASSWORD = "demo-password"
-COMPULSORY = {"primary", "junior", "nine_year", "teaching_point"}
+HOME_COUNTY = "421303"  # 曾都区
 
+# Column order of every table's rows, in foreign-key order.
 COLUMNS = {
     "province": ("code", "name"),
     "city": ("code", "province_code", "name"),
@@ -39,6 +64,10 @@ COLUMNS = {
                       "ends_at", "valid_from", "valid_until"),
     "remote_lesson_receiver": ("lesson_id", "device_id", "class_name"),
 }
+
+
+class RegistryNotEmptyError(RuntimeError):
+    """Seeding was refused because the registry already holds rows."""
 
 
 @dataclass
@@ -62,167 +91,94 @@ class Registry:
         return {f.name: len(getattr(self, f.name)) for f in fields(self)}
 
 
-@dataclass(frozen=True)
-class School:
-    """What the generator needs to know of a school after creating it."""
-
-    code: str
-    name: str
-    county: str
-    city: str
-    locale: str
-    stage: str
-    classes: int
-
-
-def _schools_per_county(scale: Scale, city: str, is_district: bool) -> int:
-    if scale == "demo":
-        return 4 if city == HOME_CITY else 2
-    return 105 if is_district else 85
-
-
-def _locale(rng: random.Random, is_district: bool) -> str:
-    weights = (60, 30, 10) if is_district else (15, 35, 50)
-    return rng.choices(("urban", "town", "rural"), weights)[0]
-
-
-def _stage(rng: random.Random, locale: str) -> str:
-    table = {
-        "urban": (("primary", 55), ("junior", 25), ("senior", 10), ("nine_year", 10)),
-        "town": (("primary", 50), ("junior", 25), ("nine_year", 15), ("senior", 10)),
-        "rural": (("primary", 45), ("teaching_point", 35), ("nine_year", 15), ("junior", 5)),
-    }[locale]
-    return rng.choices([s for s, _ in table], [w for _, w in table])[0]
-
-
-def _size(rng: random.Random, locale: str, stage: str) -> tuple[int, int, int]:
-    """(classes, students, teachers): urban schools larger, teaching points tiny."""
-    if stage == "teaching_point":
-        classes = rng.randint(1, 3)
-        students = min(49, classes * rng.randint(6, 15))
-        return classes, students, rng.randint(1, 4)
-    lo, hi = {"urban": (18, 48), "town": (9, 24), "rural": (4, 10)}[locale]
-    classes = rng.randint(lo, hi)
-    per_class = {"urban": 45, "town": 40, "rural": 28}[locale] + rng.randint(-5, 5)
-    students = classes * per_class
-    return classes, students, max(3, round(students / rng.uniform(13, 17)))
-
-
-def _uplink(rng: random.Random, locale: str, stage: str) -> int:
-    if stage == "teaching_point":
-        return rng.choice((50, 100, 100))
-    return {"urban": lambda: 1000, "town": lambda: rng.choice((1000, 1000, 300)),
-            "rural": lambda: rng.choice((300, 100))}[locale]()
-
-
-def _school_name(rng: random.Random, county: str, locale: str, stage: str, serial: int) -> str:
-    town, village = rng.choice(hubei.TOWNS), rng.choice(hubei.VILLAGES)
-    if stage == "teaching_point":
-        return f"{county}{town}镇{village}教学点"
-    if locale == "urban":
-        return {"primary": f"{county}第{serial}小学" if serial > 1 else f"{county}实验小学",
-                "junior": f"{county}第{serial}中学", "senior": f"{county}第{serial}高级中学",
-                "nine_year": f"{county}{town}九年一贯制学校"}[stage]
-    suffix = {"primary": "中心小学" if locale == "town" else f"{village}小学", "junior": "初级中学",
-              "senior": "高级中学", "nine_year": "九年一贯制学校"}[stage]
-    return f"{county}{town}镇{suffix}"
-
-
-def _devices(rng: random.Random, reg: Registry, s: School, scale: Scale) -> None:
-    boards = min(s.classes, 12) if scale == "demo" else s.classes
-    vendor, model = rng.choice(hubei.BOARD_VENDORS)
-    installed = date(rng.randint(2019, 2025), rng.randint(1, 12), 1)
-    for i in range(boards):
-        room = f"{i % 6 + 1}年级({i // 6 + 1})班" if s.stage in ("primary", "teaching_point", "nine_year") \
-            else f"{i % 3 + 1}年级({i // 3 + 1})班"
-        reg.device.append((f"B{s.code}-{i + 1:03d}", "board", s.code, room, vendor, model, installed))
-    share = {"urban": 0.85, "town": 0.6, "rural": 0.12}[s.locale]
-    if s.stage != "teaching_point" and (s.classes >= 12 or s.locale == "rural") and rng.random() < share:
-        rv, rm = rng.choice(hubei.RECORDER_VENDORS)
-        reg.device.append((f"R{s.code}-01", "recorder", s.code, "录播教室", rv, rm, installed))
-    gv, gm = rng.choice(hubei.GATEWAY_VENDORS)
-    reg.device.append((f"G{s.code}", "gateway", s.code, "网络中心", gv, gm, installed))
-
-
-def _area(reg: Registry, rng: random.Random, scale: Scale) -> list[School]:
-    reg.province.append(hubei.PROVINCE)
-    schools: list[School] = []
-    for city_code, city_name, (lat, lon), counties in hubei.CITIES:
-        reg.city.append((city_code, hubei.PROVINCE[0], city_name))
-        for idx, (county_code, county_name) in enumerate(counties):
-            reg.county.append((county_code, city_code, hubei.PROVINCE[0], county_name))
-            angle = 2 * math.pi * idx / max(1, len(counties))
-            clat, clon = lat + 0.25 * math.sin(angle) * (len(counties) > 1), lon + 0.3 * math.cos(angle) * (len(counties) > 1)
-            is_district = county_name.endswith("区")
-            for serial in range(1, _schools_per_county(scale, city_code, is_district) + 1):
-                locale = "urban" if serial == 1 else _locale(rng, is_district)
-                stage = "primary" if serial == 1 else _stage(rng, locale)
-                if scale == "demo" and serial == 2:
-                    locale, stage = "rural", "teaching_point"  # every demo county has one
-                classes, students, teachers = _size(rng, locale, stage)
-                code = f"1{county_code}{serial:03d}"
-                name = _school_name(rng, county_name, locale, stage, serial)
-                reg.school.append((code, name, county_code, city_code, hubei.PROVINCE[0], locale, stage, classes,
-                                   students, teachers, _uplink(rng, locale, stage),
-                                   round(clat + rng.uniform(-0.08, 0.08), 5), round(clon + rng.uniform(-0.08, 0.08), 5)))
-                schools.append(School(code, name, county_code, city_code, locale, stage, classes))
-    return schools
-
-
 def generate(scale: Scale = "demo", seed: int = 2024, school_year: int = 2026) -> Registry:
-    """A whole province registry; identical for identical arguments."""
+    """A whole province registry, its timetable valid for the autumn term of `school_year`."""
     if scale not in ("demo", "province"):
         raise ValueError(f"unknown scale {scale!r}: use demo or province")
     rng = random.Random(seed)
     reg = Registry()
-    schools = _area(reg, rng, scale)
-    for s in schools:
-        _devices(rng, reg, s, scale)
-    communities(rng, reg, schools)
-    lessons(rng, reg, schools, school_year)
+    areas = counties()
+    schools = _area(rng, reg, areas, scale)
+    communities(rng, reg, schools, areas)
+    lessons(rng, reg, schools, autumn_term(school_year), scale)
     reg.calendar_day.extend(calendar_days())
-    _users(reg, schools)
+    _users(rng, reg, schools)
     return reg
 
 
-def _users(reg: Registry, schools: list[School]) -> None:
-    digest = hash_password(DEMO_PASSWORD)
-    zengdu_school = next(s for s in schools if s.county == "421303")
-    zengdu_community = next(c for c in reg.community if c[4] == "421303") if any(
-        c[4] == "421303" for c in reg.community) else reg.community[0]
-    for username, display, role, level, code in (
-        ("admin", "系统管理员", "admin", "province", "420000"),
-        ("province", "湖北省教育厅", "manager", "province", "420000"),
-        ("suizhou", "随州市教育局", "manager", "city", "421300"),
+def _area(rng: random.Random, reg: Registry, areas: list[County], scale: Scale) -> list[School]:
+    """Province, cities, counties, schools and devices; returns the schools."""
+    province = hubei.PROVINCE[0]
+    reg.province.append(hubei.PROVINCE)
+    reg.city.extend((code, province, name) for code, name, _ in hubei.CITIES)
+    schools: list[School] = []
+    for county in areas:
+        reg.county.append((county.code, county.city, province, county.name))
+        board_vendor = rng.choice(hubei.BOARD_VENDORS)  # boards are bought by county-wide tender
+        for school in county_schools(rng, county, scale):
+            reg.school.append(school.row(province))
+            reg.device.extend(school_devices(rng, school, scale, board_vendor))
+            schools.append(school)
+    return schools
+
+
+def _users(rng: random.Random, reg: Registry, schools: list[School]) -> None:
+    school = next(s for s in schools if s.county == HOME_COUNTY)
+    home_communities = [c for c in reg.community if c[4] == HOME_COUNTY] or \
+        [c for c in reg.community if c[4].startswith(HOME_CITY[:4])] or reg.community
+    community = home_communities[0]
+    for username, display_name, role, level, code in (
+        ("admin", "系统管理员", "admin", "province", hubei.PROVINCE[0]),
+        ("province", "湖北省教育厅", "manager", "province", hubei.PROVINCE[0]),
+        ("suizhou", "随州市教育局", "manager", "city", HOME_CITY),
         ("wuhan", "武汉市教育局", "manager", "city", "420100"),
-        ("zengdu", "曾都区教育局", "manager", "county", "421303"),
-        ("ops-zengdu", "曾都区运维中心", "operations", "county", "421303"),
-        ("school", zengdu_school.name, "viewer", "school", zengdu_school.code),
-        ("community", zengdu_community[1], "viewer", "community", zengdu_community[0]),
+        ("zengdu", "曾都区教育局", "manager", "county", HOME_COUNTY),
+        ("ops-zengdu", "曾都区电教运维中心", "operations", "county", HOME_COUNTY),
+        ("school", school.name, "viewer", "school", school.code),
+        ("community", community[1], "viewer", "community", community[0]),
     ):
-        reg.app_user.append((username, display, digest, role, level, code))
+        # A salt from the seed keeps the rows reproducible; these passwords are public anyway.
+        digest = hash_password(DEMO_PASSWORD, salt=rng.randbytes(16))
+        reg.app_user.append((username, display_name, digest, role, level, code))
 
 
 def load(conn: psycopg.Connection, reg: Registry) -> None:
     """Write the registry with COPY, in foreign-key order, in the caller's transaction."""
     with conn.cursor() as cur:
-        for table, cols in COLUMNS.items():
-            rows = getattr(reg, table)
-            if not rows:
-                continue
-            with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                for row in rows:
+        for table, columns in COLUMNS.items():
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+            with cur.copy(statement) as copy:
+                for row in getattr(reg, table):
                     copy.write_row(row)
 
 
+def _existing_rows(conn: psycopg.Connection) -> dict[str, int]:
+    counts = {}
+    for table in COLUMNS:
+        statement = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        counts[table] = conn.execute(statement).fetchone()[0]
+    return {table: n for table, n in counts.items() if n}
+
+
+def _refuse_or_clear(conn: psycopg.Connection, replace: bool) -> None:
+    existing = _existing_rows(conn)
+    if existing and not replace:
+        held = ", ".join(f"{n} {table}" for table, n in existing.items())
+        what = f"{existing['school']} schools" if "school" in existing else f"rows ({held})"
+        raise RegistryNotEmptyError(f"the registry already has {what}; pass replace=True (cockpit seed --replace) "
+                               "to replace it")
+    if existing:
+        # CASCADE also empties what hangs on the registry by foreign key (device state, commands…).
+        conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS))))
+
+
 def seed_database(url: str, scale: Scale = "demo", seed: int = 2024, *, replace: bool = False) -> dict[str, int]:
-    """Generate and load a province; refuses when a registry exists unless `replace`."""
-    reg = generate(scale, seed)
-    with psycopg.connect(url) as conn, conn.transaction():
-        if conn.execute("SELECT count(*) FROM school").fetchone()[0]:
-            if not replace:
-                raise RuntimeError("the registry already has schools; pass replace=True (--replace) to replace it")
-            tables = ", ".join(reversed(COLUMNS))
-            conn.execute(f"TRUNCATE {tables}, device_state CASCADE")  # noqa: S608 - fixed table names
-        load(conn, reg)
+    """Generate and load a province in one transaction; refuses a non-empty registry unless `replace`."""
+    with psycopg.connect(url) as conn:
+        with conn.transaction():
+            _refuse_or_clear(conn, replace)
+            reg = generate(scale, seed)
+            load(conn, reg)
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS))))
     return reg.counts()

@@ -1,10 +1,19 @@
-"""The seeded demo province: deterministic, realistic, and loadable into the real schema."""
+"""The seeded province: deterministic, realistic, and loadable into the real schema."""
 
-from collections import Counter
+import re
+from collections import Counter, defaultdict
+from datetime import date
 
 import pytest
 
-from core.seed.generator import COMPULSORY, generate, seed_database
+from core.security import needs_rehash, verify_password
+from core.seed.generator import (
+    COMPULSORY,
+    DEMO_PASSWORD,
+    RegistryNotEmptyError,
+    generate,
+    seed_database,
+)
 
 
 @pytest.fixture(scope="module")
@@ -12,50 +21,112 @@ def demo():
     return generate("demo")
 
 
+@pytest.fixture(scope="module")
+def device_school(demo) -> dict[str, str]:
+    return {d[0]: d[2] for d in demo.device}
+
+
 def test_generation_is_deterministic(demo):
-    again = generate("demo")
-    for table in ("school", "community", "community_member", "device", "remote_lesson", "remote_lesson_receiver"):
-        assert getattr(again, table) == getattr(demo, table), table
+    assert generate("demo") == demo
     assert generate("demo", seed=7).school != demo.school
 
 
 def test_the_real_divisions_of_hubei_are_all_there(demo):
     assert len(demo.city) == 17 and len(demo.county) == 103
     names = {c[2] for c in demo.city}
-    assert {"武汉市", "随州市", "恩施土家族苗族自治州", "神农架林区"} <= names
+    assert {"武汉市", "随州市", "恩施土家族苗族自治州", "仙桃市", "潜江市", "天门市", "神农架林区"} <= names
     counties = {c[0]: c[1] for c in demo.county}
+    assert counties["421303"] == "421300" and counties["422801"] == "422800"
     assert all(counties[s[2]] == s[3] for s in demo.school), "every school's county belongs to its city"
+    assert {s[2] for s in demo.school} == set(counties), "every county has schools"
+
+
+def test_demo_is_small_but_covers_the_province(demo):
+    assert 250 <= len(demo.school) <= 350
+    assert len(demo.device) <= 4000
+    assert max(Counter(d[2] for d in demo.device if d[1] == "board").values()) <= 12
+    per_county = Counter(s[2] for s in demo.school)
+    assert per_county["421303"] > per_county["420102"], "the home city 随州 is richer"
+
+
+def test_codes_and_ids_are_valid(demo):
+    codes = [s[0] for s in demo.school]
+    assert len(set(codes)) == len(codes) and all(re.fullmatch(r"[0-9]{10}", c) for c in codes)
+    ids = [d[0] for d in demo.device]
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[A-Za-z0-9_-]{3,64}", i) for i in ids)
+    assert all(lesson[0].isascii() for lesson in demo.remote_lesson)
+    assert len({s[1] for s in demo.school}) == len(demo.school), "school names are unique"
 
 
 def test_schools_are_plausible(demo):
-    assert 150 <= len(demo.school) <= 400 and len(demo.device) <= 4000
     for s in demo.school:
         if s[6] == "teaching_point":
-            assert s[5] == "rural" and s[8] < 50 and s[7] <= 3
+            assert s[5] == "rural" and s[8] < 50 and 1 <= s[7] <= 3 and 1 <= s[9] <= 4
     urban = [s[8] for s in demo.school if s[5] == "urban"]
     rural = [s[8] for s in demo.school if s[5] == "rural"]
     assert sum(urban) / len(urban) > 3 * sum(rural) / len(rural)
+    assert min(s[10] for s in demo.school) < 100, "some links are below the 100 Mbit/s floor"
     kinds = Counter(d[1] for d in demo.device)
     assert kinds["gateway"] == len(demo.school) and kinds["recorder"] > 0
 
 
 def test_communities_cover_most_compulsory_schools_and_stay_small(demo):
     compulsory = {s[0] for s in demo.school if s[6] in COMPULSORY}
-    members = {m[1] for m in demo.community_member}
-    assert 0.6 <= len(compulsory & members) / len(compulsory) <= 0.85
+    members = [m[1] for m in demo.community_member]
+    assert len(members) == len(set(members)), "a school belongs to one community"
+    assert 0.6 <= len(compulsory & set(members)) / len(compulsory) <= 0.8
     assert max(Counter(m[0] for m in demo.community_member if m[2] == "member").values()) <= 10
-    assert all(sum(1 for m in demo.community_member if m[0] == c[0] and m[2] == "lead") == 1 for c in demo.community)
+    leads = {m[0]: m[1] for m in demo.community_member if m[2] == "lead"}
+    assert len(leads) == len(demo.community)
+    assert all(leads[c[0]] == c[3] for c in demo.community)
+    teaching_points = {s[0] for s in demo.school if s[6] == "teaching_point"}
+    assert len(teaching_points & set(members)) > 0.5 * len(teaching_points)
 
 
-def test_remote_lessons_reach_other_schools(demo):
-    school_of = {d[0]: d[2] for d in demo.device}
-    main_of = {lesson[0]: school_of[lesson[3]] for lesson in demo.remote_lesson}
-    assert demo.remote_lesson_receiver
-    assert all(school_of[r[1]] != main_of[r[0]] for r in demo.remote_lesson_receiver)
+def test_remote_lessons_go_from_a_recorder_to_boards_at_other_schools(demo, device_school):
+    kind_of = {d[0]: d[1] for d in demo.device}
+    main_of = {lesson[0]: lesson[3] for lesson in demo.remote_lesson}
+    assert demo.remote_lesson_receiver and {lesson[1] for lesson in demo.remote_lesson} == {"dedicated", "master",
+                                                                                           "elite"}
+    assert all(kind_of[main] == "recorder" for main in main_of.values())
+    for lesson_id, device_id, _ in demo.remote_lesson_receiver:
+        assert kind_of[device_id] == "board"
+        assert device_school[device_id] != device_school[main_of[lesson_id]]
 
 
-def test_seeding_loads_once(database_url, db):
+def test_no_device_is_booked_twice_in_a_period(demo):
+    slot = {lesson[0]: (lesson[5], lesson[6]) for lesson in demo.remote_lesson}
+    booked = defaultdict(list)
+    for lesson in demo.remote_lesson:
+        booked[lesson[3]].append(slot[lesson[0]])
+        assert 1 <= lesson[5] <= 5 and lesson[8:] == (date(2026, 9, 1), date(2027, 1, 22))
+    for lesson_id, device_id, _ in demo.remote_lesson_receiver:
+        booked[device_id].append(slot[lesson_id])
+    assert all(len(slots) == len(set(slots)) for slots in booked.values())
+
+
+def test_the_calendar_knows_holidays_make_up_days_and_vacations(demo):
+    days = {d[0]: d[1] for d in demo.calendar_day}
+    assert days[date(2026, 10, 1)] is False and days[date(2026, 10, 10)] is True
+    assert days[date(2026, 1, 4)] is True and days[date(2026, 2, 28)] is False  # inside the winter vacation
+    assert days[date(2026, 8, 3)] is False and date(2026, 11, 25) not in days
+
+
+def test_demo_users_log_in_with_the_demo_password(demo):
+    users = {u[0]: u for u in demo.app_user}
+    assert {"admin", "province", "suizhou", "wuhan", "zengdu", "ops-zengdu", "school", "community"} <= set(users)
+    assert users["zengdu"][3:] == ("manager", "county", "421303")
+    admin_hash = users["admin"][2]
+    assert verify_password(admin_hash, DEMO_PASSWORD) and not verify_password(admin_hash, "wrong")
+    assert not verify_password("not-a-hash", DEMO_PASSWORD) and not needs_rehash(admin_hash)
+    assert users["community"][5] in {c[0] for c in demo.community}
+
+
+def test_seeding_loads_once_and_replaces_on_request(database_url, db):
     counts = seed_database(database_url, "demo")
     assert db.execute("SELECT count(*) AS n FROM device").fetchone()["n"] == counts["device"]
-    with pytest.raises(RuntimeError, match="already has schools"):
+    assert db.execute("SELECT count(*) AS n FROM school").fetchone()["n"] == counts["school"]
+    with pytest.raises(RegistryNotEmptyError, match="already has .* schools"):
         seed_database(database_url, "demo")
+    again = seed_database(database_url, "demo", seed=7, replace=True)
+    assert db.execute("SELECT count(*) AS n FROM device").fetchone()["n"] == again["device"]

@@ -1,0 +1,1 @@
+"""Education communities (教联体): coverage against the policy targets, lists and detail."""

@@ -1,0 +1,89 @@
+"""Community shapes: coverage figures, list rows, detail with members."""
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from api.scopes.models import Scope, ScopeRef
+
+CommunityKind = Literal["merged", "co_built", "collaborative", "mixed"]
+
+
+class CoverageTarget(BaseModel):
+    """A policy target for the share of compulsory-education schools inside a community."""
+
+    year_end: int
+    target: float
+    met: bool | None = Field(description="null when the scope has no compulsory-education schools")
+
+
+class CoverageFigures(BaseModel):
+    """Coverage and shape of the communities of one scope."""
+
+    compulsory_schools: int = Field(description="primary, junior, nine-year schools and teaching points")
+    covered_schools: int = Field(description="of which lead or member of at least one community")
+    coverage_rate: float | None
+    targets: list[CoverageTarget]
+    communities: int = Field(description="communities whose lead school is in the scope")
+    by_kind: dict[CommunityKind, int]
+    avg_members: float | None = Field(description="member schools (lead excluded) per community")
+    max_members: int | None
+    over_cap: int = Field(description="communities with more member schools than the cap")
+    member_cap: int
+    cross_county: int = Field(description="communities with a member school outside the community's county")
+
+
+class ChildCoverage(ScopeRef):
+    """A child scope's coverage."""
+
+    figures: CoverageFigures
+
+
+class Coverage(BaseModel):
+    """A scope's community coverage, with each child's."""
+
+    scope: Scope
+    figures: CoverageFigures
+    children: list[ChildCoverage]
+
+
+class CommunityRow(BaseModel):
+    """A community as listed; counts cover only member schools inside the user's scope."""
+
+    code: str
+    name: str
+    kind: CommunityKind
+    county_code: str
+    founded_on: date | None
+    lead_school_code: str | None = Field(description="null when the lead school is outside the user's scope")
+    lead_school_name: str | None
+    members: int = Field(description="member schools (lead excluded) inside the user's scope")
+    member_devices: int
+    member_online: int
+    member_online_rate: float | None = Field(description="online / devices of the member schools, now")
+    pairs_active: int = Field(description="members that received a held lesson from the lead in the window")
+    lessons_held: int = Field(description="held sessions from the lead to members in the window (per pair)")
+
+
+class MemberRow(BaseModel):
+    """A member school of a community, with its devices now and its lessons from the lead."""
+
+    school_code: str
+    school_name: str
+    county_code: str
+    locale: str
+    stage: str
+    role: Literal["lead", "member"]
+    joined_on: date | None
+    devices: int
+    online: int
+    online_rate: float | None
+    lessons_held: int | None = Field(description="held sessions from the lead in the window; null for the lead")
+
+
+class CommunityDetail(CommunityRow):
+    """A community and its member schools inside the user's scope."""
+
+    activity_weeks: int
+    member_schools: list[MemberRow]

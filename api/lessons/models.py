@@ -1,0 +1,210 @@
+"""Shapes of the three classrooms: timetable rows, sessions, figures, the live view."""
+
+from datetime import date, datetime, time
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from api.scopes.models import Scope, ScopeRef
+
+LessonKind = Literal["dedicated", "master", "elite"]
+SessionStatus = Literal["scheduled", "held", "partial", "interrupted", "missed"]
+DEVICE_ID = r"^[A-Za-z0-9_-]{3,64}$"
+
+
+class Receiver(BaseModel):
+    """A receiving classroom of a timetabled lesson; the class defaults to the device's room."""
+
+    device_id: str = Field(pattern=DEVICE_ID)
+    class_name: str | None = Field(default=None, max_length=64)
+
+
+class TimetableRow(BaseModel):
+    """One remote lesson of the timetable, as imported."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", examples=["L000123"])
+    kind: LessonKind
+    subject: str = Field(min_length=1, max_length=64, examples=["音乐"])
+    main_device_id: str = Field(pattern=DEVICE_ID)
+    community_code: str | None = Field(default=None, max_length=64)
+    weekday: int = Field(ge=1, le=7, description="ISO weekday, 1 = Monday")
+    starts_at: time
+    ends_at: time
+    valid_from: date
+    valid_until: date
+    receivers: list[Receiver] = Field(min_length=1, max_length=200,
+                                      description="device ids; in files `id;id` or `id:class;id:class`")
+
+    @field_validator("community_code", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return None if value in ("", None) else value
+
+    @field_validator("receivers", mode="before")
+    @classmethod
+    def _split(cls, value):
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace("；", ";").split(";") if p.strip()]
+            return [dict(zip(("device_id", "class_name"), p.split(":", 1), strict=False)) for p in parts]
+        return value
+
+    @field_validator("ends_at")
+    @classmethod
+    def _ends_after_start(cls, value: time, info: ValidationInfo) -> time:
+        starts_at = info.data.get("starts_at")
+        if starts_at is not None and value <= starts_at:
+            raise ValueError("must be after starts_at")
+        return value
+
+    @field_validator("valid_until")
+    @classmethod
+    def _valid_after_from(cls, value: date, info: ValidationInfo) -> date:
+        valid_from = info.data.get("valid_from")
+        if valid_from is not None and value < valid_from:
+            raise ValueError("must not be before valid_from")
+        return value
+
+
+class RowError(BaseModel):
+    """Why one row of an import was refused."""
+
+    row: int = Field(description="1-based: list position for JSON, spreadsheet row (header = 1) for files")
+    column: str | None
+    message: str
+
+
+class ImportResult(BaseModel):
+    """What an accepted import wrote."""
+
+    lessons: int
+    created: int
+    updated: int
+    receivers: int
+
+
+class MatchIn(BaseModel):
+    """A day range whose sessions are recomputed."""
+
+    day_from: date
+    day_to: date
+
+
+class MatchOut(BaseModel):
+    """How many sessions a recomputation produced, by status, inside the caller's scope."""
+
+    day_from: date
+    day_to: date
+    sessions: int
+    by_status: dict[str, int]
+
+
+class LessonFigures(BaseModel):
+    """The three-classroom figures of one scope and lesson kind (or all kinds)."""
+
+    kind: LessonKind | Literal["all"]
+    sessions_scheduled: int = Field(description="sessions on the timetable in the week")
+    sessions_past: int = Field(description="of which ended before now")
+    sessions_held: int
+    opening_rate: float | None = Field(description="开课率: held / past sessions")
+    hours_delivered: float = Field(description="main-classroom streamed hours")
+    main_classrooms: int = Field(description="main classrooms with a session in the week")
+    weekly_lessons_per_main_classroom: float | None = Field(description="held / main classrooms")
+    sessions_interrupted: int = Field(description="sessions with at least one interruption")
+    receiving_classrooms: int = Field(description="receiving classrooms that joined a held session")
+    receiving_schools: int
+    receiving_classes: int
+    teaching_points: int = Field(description="teaching points in the scope")
+    teaching_points_reached: int = Field(description="of which joined a held session in the week")
+    teaching_point_reach: float | None
+    pairs: int = Field(description="(main school, receiving school) pairs timetabled in the quota window")
+    pairs_meeting_quota: int
+    pairs_quota_rate: float | None
+
+
+class ChildLessons(ScopeRef):
+    """A child scope's figures."""
+
+    figures: list[LessonFigures]
+
+
+class LessonSummary(BaseModel):
+    """A scope's three-classroom figures for one ISO week, with each child's."""
+
+    scope: Scope
+    week: str
+    week_start: date
+    week_end: date
+    as_of: datetime
+    figures: list[LessonFigures]
+    children: list[ChildLessons]
+
+
+class SessionRow(BaseModel):
+    """A matched session."""
+
+    lesson_id: str
+    day: date
+    kind: LessonKind
+    subject: str
+    main_device_id: str
+    main_school_code: str
+    main_school_name: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    status: SessionStatus
+    started_at: datetime | None
+    ended_at: datetime | None
+    main_streamed_minutes: int
+    receivers_expected: int
+    receivers_joined: int
+    interruptions: int
+
+
+class SessionPage(BaseModel):
+    """One page of sessions."""
+
+    total: int
+    page: int
+    page_size: int
+    items: list[SessionRow]
+
+
+class LiveReceiver(BaseModel):
+    """A receiving classroom of a lesson in progress (only those inside the user's scope)."""
+
+    device_id: str
+    school_code: str
+    school_name: str
+    class_name: str
+    online: bool
+    in_use: bool | None
+    joined: bool
+
+
+class LiveSession(BaseModel):
+    """A lesson in progress now, with the state of its classrooms."""
+
+    lesson_id: str
+    kind: LessonKind
+    subject: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    main_device_id: str
+    main_school_code: str
+    main_school_name: str
+    main_online: bool
+    main_streaming: bool | None
+    receivers: list[LiveReceiver]
+
+
+class WeekFigures(BaseModel):
+    """Delivered figures of one ISO week."""
+
+    week: str
+    week_start: date
+    sessions_past: int
+    sessions_held: int
+    opening_rate: float | None
+    hours_delivered: float
+    sessions_interrupted: int
+    sessions_missed: int
