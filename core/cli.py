@@ -79,19 +79,31 @@ def ingest(worker_id: Annotated[str | None, typer.Option(help="worker id (INGEST
 def rollups(interval_s: Annotated[float, typer.Option(help="seconds between rollup refreshes")] = 60.0,
             now_interval_s: Annotated[float, typer.Option(help="seconds between per-school state refreshes")] = 5.0
             ) -> None:
-    """Refresh the hourly/daily rollups and the per-school current state on a schedule."""
+    """Refresh the rollups, the per-school current state and the three-classroom sessions on a schedule."""
     import threading
 
+    from api.lessons.matching import match_sessions
     from core.db import open_pool
     from core.process import wait_for_shutdown
     from core.rollups import run_forever
+
+    def match_recent_sessions(conn) -> None:
+        # Sessions of yesterday and today change as lessons are delivered and late
+        # reports arrive; re-match them with every rollup refresh.
+        from datetime import UTC, datetime, timedelta
+        from zoneinfo import ZoneInfo
+
+        now = datetime.now(UTC)
+        today = now.astimezone(ZoneInfo(p.timezone)).date()
+        match_sessions(conn, today - timedelta(days=1), today, now)
 
     _logging("rollups")
     p = platform_settings()
     pool = open_pool(p.require_database_url(), max_size=2, name="rollups")
     stop = threading.Event()
     worker = threading.Thread(target=run_forever, args=(pool, stop),
-                              kwargs={"interval_s": interval_s, "now_interval_s": now_interval_s, "tz": p.timezone})
+                              kwargs={"interval_s": interval_s, "now_interval_s": now_interval_s, "tz": p.timezone,
+                                      "jobs": [match_recent_sessions]})
     worker.start()
     try:
         wait_for_shutdown()

@@ -8,6 +8,7 @@ and the schools they belong to. Everything is set-based SQL in one transaction.
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import psycopg
@@ -194,8 +195,9 @@ def rebuild_schools(conn: psycopg.Connection, since: datetime) -> None:
 
 
 def run_forever(pool: ConnectionPool, stop: threading.Event, *, interval_s: float = 60.0,
-                now_interval_s: float = 5.0, tz: str = "Asia/Shanghai") -> None:
-    """Refresh the rollups every `interval_s` and the per-school current state every `now_interval_s`."""
+                now_interval_s: float = 5.0, tz: str = "Asia/Shanghai",
+                jobs: Sequence[Callable[[psycopg.Connection], object]] = ()) -> None:
+    """Refresh the per-school current state every `now_interval_s`; the rollups, then `jobs`, every `interval_s`."""
     next_rollup = 0.0
     clock = 0.0
     while not stop.is_set():
@@ -206,6 +208,8 @@ def run_forever(pool: ConnectionPool, stop: threading.Event, *, interval_s: floa
                     result = refresh(conn, tz)
                     next_rollup = clock + interval_s
                     log.info("rollups refreshed", extra=result)
+                    for job in jobs:
+                        job(conn)
         except psycopg.Error as exc:
             log.warning("refresh failed: %s", exc)
         stop.wait(now_interval_s)
