@@ -136,6 +136,12 @@ class Stack:
         counts = seed_database(db_url, self.scale)
         print(f"  registry    seeded {self.scale} province in {time.monotonic() - started:.1f}s: "
               f"{counts.get('school', 0)} schools, {counts.get('device', 0)} devices", flush=True)
+        if self.scale == "demo":
+            from devices.history import add_history
+
+            started = time.monotonic()
+            add_history(db_url)  # so trends and lesson figures are not empty on the first start
+            print(f"  history     four weeks of simulated past in {time.monotonic() - started:.1f}s", flush=True)
 
     def _children(self, db_url: str, mqtt_url: str) -> list[Child]:
         env = {**os.environ, "COCKPIT_DATABASE_URL": db_url, "COCKPIT_MQTT_URL": mqtt_url,
