@@ -25,30 +25,7 @@ from core.db import migrate
 from core.embedded import EmbeddedPostgres, free_port
 from core.seed.generator import DEMO_PASSWORD, seed_database
 from core.settings import PROJECT_ROOT
-
-_STATE = """
-INSERT INTO device_state (device_id, online, last_seen, in_use, streaming, recording, last_values)
-SELECT id, random() < 0.93, now() - random() * interval '2 minutes', kind = 'board' AND random() < 0.5,
-       kind = 'recorder' AND random() < 0.2, kind = 'recorder' AND random() < 0.3,
-       CASE WHEN kind = 'gateway' THEN jsonb_build_object('latency_ms', 5 + random() * 40, 'loss_pct', random() * 6)
-            ELSE '{}'::jsonb END
-FROM device ON CONFLICT (device_id) DO NOTHING
-"""
-
-# 30 days of daily rollups per device, as the rollup job would have left them.
-_DAILY = """
-INSERT INTO device_daily (bucket, device_id, kind, readings, online_minutes, powered_on_minutes, active_use_s,
-                          recording_minutes, streaming_minutes, utilisation_max)
-SELECT (date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') - make_interval(days => g)) AT TIME ZONE 'Asia/Shanghai',
-       d.id, d.kind, 1440, (1300 + random() * 140)::int,
-       CASE WHEN d.kind = 'board' THEN (400 + random() * 200)::int END,
-       CASE WHEN d.kind = 'board' THEN (random() * 14400)::int END,
-       CASE WHEN d.kind = 'recorder' THEN (random() * 200)::int END,
-       CASE WHEN d.kind = 'recorder' THEN (random() * 120)::int END,
-       CASE WHEN d.kind = 'gateway' THEN random() END
-FROM device d CROSS JOIN generate_series(0, %(days)s - 1) AS g
-ON CONFLICT DO NOTHING
-"""
+from devices.history import current_state, rollups
 
 
 def prepare(scale: str, days: int, data_dir: Path) -> tuple[EmbeddedPostgres, str]:
@@ -64,13 +41,8 @@ def prepare(scale: str, days: int, data_dir: Path) -> tuple[EmbeddedPostgres, st
         print(f"seeded {counts['school']:,} schools, {counts['device']:,} devices in {time.perf_counter() - t:.1f}s")
         with psycopg.connect(url, autocommit=True) as conn:
             t = time.perf_counter()
-            conn.execute(_STATE)
-            conn.execute(_DAILY, {"days": days})
-            from datetime import UTC, datetime, timedelta
-
-            from core.rollups import rebuild_schools
-
-            rebuild_schools(conn, datetime.now(UTC) - timedelta(days=days + 1))
+            current_state(conn)
+            rollups(conn, hours=0, days=days)
             conn.execute("VACUUM ANALYZE")
             print(f"current state and {days} days of rollups in {time.perf_counter() - t:.1f}s")
     return pg, url

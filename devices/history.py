@@ -47,7 +47,8 @@ SELECT h AS bucket, d.id AS device_id, d.kind, 60 AS readings, m.online AS onlin
        CASE WHEN d.kind = 'recorder' THEN (m.day * random() * 25)::int END AS streaming_minutes,
        CASE WHEN d.kind = 'gateway' THEN 0.2 + m.day * random() * 0.6 END AS utilisation_max
 FROM device d
-CROSS JOIN generate_series(date_trunc('hour', now()) - interval '48 hours', date_trunc('hour', now()), '1 hour') h
+CROSS JOIN generate_series(date_trunc('hour', now()) - make_interval(hours => %(hours)s), date_trunc('hour', now()),
+                           '1 hour') h
 CROSS JOIN LATERAL (SELECT extract(hour FROM h AT TIME ZONE 'Asia/Shanghai') BETWEEN 7 AND 17 AS school) sh
 CROSS JOIN LATERAL (SELECT sh.school::int AS day,
     CASE WHEN d.kind <> 'board' THEN 54 + (random() * 6)::int
@@ -64,7 +65,7 @@ SELECT (date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') - make_interval(da
        CASE WHEN d.kind = 'recorder' THEN (random() * 200)::int END AS recording_minutes,
        CASE WHEN d.kind = 'recorder' THEN (random() * 120)::int END AS streaming_minutes,
        CASE WHEN d.kind = 'gateway' THEN random() END AS utilisation_max
-FROM device d CROSS JOIN generate_series(0, 29) AS g
+FROM device d CROSS JOIN generate_series(0, %(days)s - 1) AS g
 """
 
 _ROLLUP_COLUMNS = ("bucket, device_id, kind, readings, online_minutes, powered_on_minutes, active_use_s, "
@@ -80,9 +81,15 @@ FROM {source} r JOIN device d ON d.id = r.device_id GROUP BY 1, 2, 3
 """
 
 
-def _load_rollups(conn: psycopg.Connection) -> None:
-    conn.execute(_HOURLY)
-    conn.execute(_DAILY)
+def current_state(conn: psycopg.Connection) -> None:
+    """A current state for every device: most online, a few counties visibly worse."""
+    conn.execute(_STATE, {})  # with parameters, so its %% reaches the server as %
+
+
+def rollups(conn: psycopg.Connection, *, hours: int = 48, days: int = 30) -> None:
+    """Hourly rollups for the last `hours` and daily ones for the last `days`, device and school."""
+    conn.execute(_HOURLY, {"hours": hours})
+    conn.execute(_DAILY, {"days": days})
     for grain in ("hourly", "daily"):
         device, school, demo = (sql.Identifier(f"{kind}_{grain}") for kind in ("device", "school", "demo"))
         if conn.execute("SELECT relkind = 'r' FROM pg_class WHERE oid = to_regclass(%s)",
@@ -145,8 +152,8 @@ def add_history(url: str) -> None:
     school = demo_school(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT setseed(0.2026)")
-        conn.execute(_STATE, {})  # with parameters, so its %% reaches the server as %
-        _load_rollups(conn)
+        current_state(conn)
+        rollups(conn)
         conn.execute(_BOARD_READINGS, {"school": school})
         conn.execute(_EVENTS, {"school": school})
         conn.execute(_SLOTS)
