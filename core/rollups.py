@@ -4,11 +4,16 @@ Each refresh takes the telemetry received since the last one (by the database's 
 receive time, minus a safety margin for transactions still in flight), finds the
 (device, hour) buckets it touches, and recomputes those buckets whole — then the days
 and the schools they belong to. Everything is set-based SQL in one transaction.
+
+With TimescaleDB's continuous aggregates (device_hourly is then a view, see
+sql/004_rollups.sql) the device buckets are the caggs' to compute: a refresh calls
+refresh_continuous_aggregate for the touched window, then recomputes the schools.
 """
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import psycopg
@@ -22,15 +27,18 @@ log = logging.getLogger(__name__)
 MARGIN = "30 seconds"  # a batch commits within seconds of its receive time
 _LOCK = 742_003
 
-_TOUCHED = """
-CREATE TEMP TABLE touched ON COMMIT DROP AS
+_TOUCHED_BUCKETS = """
 SELECT DISTINCT device_id, date_trunc('hour', time) AS bucket FROM (
-    SELECT device_id, time FROM board_telemetry WHERE received_at > %(since)s AND received_at <= %(upto)s
+    SELECT device_id, time FROM board_telemetry
+    WHERE received_at > %(since)s AND received_at <= %(upto)s AND time >= %(horizon)s
     UNION ALL
-    SELECT device_id, time FROM recorder_telemetry WHERE received_at > %(since)s AND received_at <= %(upto)s
+    SELECT device_id, time FROM recorder_telemetry
+    WHERE received_at > %(since)s AND received_at <= %(upto)s AND time >= %(horizon)s
     UNION ALL
-    SELECT device_id, time FROM gateway_telemetry WHERE received_at > %(since)s AND received_at <= %(upto)s) raw
+    SELECT device_id, time FROM gateway_telemetry
+    WHERE received_at > %(since)s AND received_at <= %(upto)s AND time >= %(horizon)s) raw
 """
+_TOUCHED = "CREATE TEMP TABLE touched ON COMMIT DROP AS" + _TOUCHED_BUCKETS
 
 _UPSERT = """
 ON CONFLICT (device_id, bucket) DO UPDATE SET {sets}
@@ -109,6 +117,15 @@ CREATE TEMP TABLE touched_days ON COMMIT DROP AS
 SELECT DISTINCT device_id, {day} AS day FROM recount
 """
 
+# A day's counter increase starts from the previous day's last value (TimescaleDB mode),
+# so the next day with data is touched too; recomputing it in plain mode is harmless.
+_NEXT_DAYS = """
+INSERT INTO touched_days
+SELECT t.device_id, nxt.bucket FROM touched_days t
+CROSS JOIN LATERAL (SELECT d.bucket FROM device_daily d WHERE d.device_id = t.device_id AND d.bucket > t.day
+                    ORDER BY d.bucket LIMIT 1) nxt
+"""
+
 _DAILY_UPSERT = """
 INSERT INTO device_daily AS d (bucket, device_id, kind, readings, online_minutes, powered_on_minutes,
     screen_on_minutes, use_min, use_max, active_use_s, active_hours, cpu_temp_max, disk_used_max,
@@ -116,7 +133,7 @@ INSERT INTO device_daily AS d (bucket, device_id, kind, readings, online_minutes
     cameras_offline_max, rx_mbps_avg, rx_mbps_max, utilisation_max, latency_avg, loss_avg, aps_offline_max)
 SELECT td.day, h.device_id, min(h.kind), sum(h.readings), sum(h.online_minutes), sum(h.powered_on_minutes),
     sum(h.screen_on_minutes), min(h.use_min), max(h.use_max), sum(h.active_use_s),
-    count(*) FILTER (WHERE h.active_use_s > 0), max(h.cpu_temp_max), max(h.disk_used_max),
+    CASE WHEN min(h.kind) = 'board' THEN count(*) FILTER (WHERE h.active_use_s > 0) END, max(h.cpu_temp_max), max(h.disk_used_max),
     sum(h.recording_minutes), sum(h.streaming_minutes), min(h.frames_min), max(h.frames_max),
     sum(h.dropped_frames_increase), min(h.storage_free_min_gb), max(h.cameras_offline_max),
     sum(h.rx_mbps_avg * h.readings) / nullif(sum(h.readings) FILTER (WHERE h.rx_mbps_avg IS NOT NULL), 0),
@@ -158,14 +175,45 @@ def _daily_sql() -> tuple[str, str]:
     return _DAILY.format(day=_DAY.format(b="bucket")), _DAILY_UPSERT.format(sets=_sets(cols))
 
 
-def refresh(conn: psycopg.Connection, tz: str = "Asia/Shanghai", margin: str = MARGIN) -> dict:
-    """Roll up everything received since the last refresh; return what was touched."""
+_CONTINUOUS = "SELECT relkind = 'v' AS continuous FROM pg_class WHERE oid = to_regclass('device_hourly')"
+_WATERMARK = """
+SELECT (SELECT received_upto FROM rollup_watermark WHERE name = 'telemetry') AS since,
+       upto, upto - %(keep)s::interval AS horizon
+FROM (SELECT coalesce(%(now)s::timestamptz, now()) - %(margin)s::interval AS upto) u
+"""
+_SAVE_WATERMARK = """
+INSERT INTO rollup_watermark (name, received_upto) VALUES ('telemetry', %(upto)s)
+ON CONFLICT (name) DO UPDATE SET received_upto = EXCLUDED.received_upto
+"""
+# Raw chunks older than this are compressed (TimescaleDB): the scan for new rows stays
+# out of them, so telemetry arriving more than a week late is not rolled up there.
+COMPRESS_AFTER = "7 days"
+
+_WINDOW = """
+SELECT min(bucket) AS hour_from, max(bucket) + interval '1 hour' AS hour_to,
+       date_trunc('day', min(bucket) AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS day_from,
+       (date_trunc('day', max(bucket) AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s AS day_to
+FROM (""" + _TOUCHED_BUCKETS + ") t"
+_REFRESH_CAGG = "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)"
+HOURLY_CAGGS = ("board_hourly_cagg", "recorder_hourly_cagg", "gateway_hourly_cagg")
+DAILY_CAGGS = ("board_daily_cagg", "recorder_daily_cagg", "gateway_daily_cagg")
+
+
+def continuous(conn: psycopg.Connection) -> bool:
+    """True when device_hourly is a view over TimescaleDB continuous aggregates."""
+    row = conn.execute(_CONTINUOUS).fetchone()
+    return bool(row and (row["continuous"] if isinstance(row, dict) else row[0]))
+
+
+def refresh(conn: psycopg.Connection, tz: str = "Asia/Shanghai", margin: str = MARGIN, *,
+            now: datetime | None = None) -> dict:
+    """Roll up everything received up to `now` (the database's clock) since the last refresh."""
+    if continuous(conn):
+        return _refresh_continuous(conn, {"tz": tz, "margin": margin, "now": now, "keep": COMPRESS_AFTER})
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         if not cur.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (_LOCK,)).fetchone()["ok"]:
             return {"skipped": "another refresh is running"}
-        row = cur.execute("SELECT received_upto FROM rollup_watermark WHERE name = 'telemetry'").fetchone()
-        upto = cur.execute("SELECT now() - %s::interval AS upto", (margin,)).fetchone()["upto"]
-        params = {"since": row["received_upto"] if row else "-infinity", "upto": upto, "tz": tz}
+        params = _window_params(cur, {"tz": tz, "margin": margin, "now": now, "keep": None})
         cur.execute(_TOUCHED, params)
         touched = cur.execute("SELECT count(*) AS n FROM touched").fetchone()["n"]
         if touched:
@@ -173,15 +221,69 @@ def refresh(conn: psycopg.Connection, tz: str = "Asia/Shanghai", margin: str = M
                 cur.execute(statement + _UPSERT.format(sets=_sets(_HOURLY_COLUMNS)), params)
             cur.execute(_RECOUNT, params)
             cur.execute(_COUNTERS, params)
-            for statement in _daily_sql():
-                cur.execute(statement, params)
-            cur.execute(_SCHOOLS.format(target="school_hourly", source="device_hourly", keys="k.bucket",
-                                        touched="recount"), params)
-            cur.execute(_SCHOOLS.format(target="school_daily", source="device_daily", keys="k.day",
-                                        touched="touched_days"), params)
-        cur.execute("INSERT INTO rollup_watermark (name, received_upto) VALUES ('telemetry', %(upto)s) "
-                    "ON CONFLICT (name) DO UPDATE SET received_upto = EXCLUDED.received_upto", params)
-    return {"device_hours": touched, "upto": upto}
+            _days_and_schools(cur, params, _daily_sql())
+        cur.execute(_SAVE_WATERMARK, params)
+    return {"device_hours": touched, "upto": params["upto"]}
+
+
+def _window_params(cur, args: dict) -> dict:
+    """The rows to roll up: received after the watermark, up to `upto`, with a time after `horizon`."""
+    row = cur.execute(_WATERMARK, args).fetchone()
+    return {**args, **row, "since": row["since"] or "-infinity", "horizon": row["horizon"] or "-infinity"}
+
+
+def _days_and_schools(cur, params: dict, daily: Sequence[str]) -> None:
+    """From the recounted hours: the touched days (and the device days, if given), then the schools."""
+    cur.execute(daily[0], params)
+    cur.execute(_NEXT_DAYS, params)
+    for statement in daily[1:]:
+        cur.execute(statement, params)
+    cur.execute(_SCHOOLS.format(target="school_hourly", source="device_hourly", keys="k.bucket",
+                                touched="recount"), params)
+    cur.execute(_SCHOOLS.format(target="school_daily", source="device_daily", keys="k.day",
+                                touched="touched_days"), params)
+
+
+def _refresh_continuous(conn: psycopg.Connection, args: dict) -> dict:
+    """Refresh the caggs over the touched window, then the school tables from them."""
+    with _autocommit(conn), conn.cursor(row_factory=dict_row) as cur:
+        if not cur.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_LOCK,)).fetchone()["ok"]:
+            return {"skipped": "another refresh is running"}
+        try:
+            params = _window_params(cur, args)
+            window = cur.execute(_WINDOW, params).fetchone()
+            if window["hour_from"] is not None:
+                for cagg in HOURLY_CAGGS:
+                    cur.execute(_REFRESH_CAGG, (cagg, window["hour_from"], window["hour_to"]))
+                for cagg in DAILY_CAGGS:
+                    cur.execute(_REFRESH_CAGG, (cagg, window["day_from"], window["day_to"]))
+            with conn.transaction():
+                touched = _school_rollups(cur, params)
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
+    return {"device_hours": touched, "upto": params["upto"]}
+
+
+def _school_rollups(cur, params: dict) -> int:
+    """The school tables for the touched device hours and days, and the watermark."""
+    cur.execute(_TOUCHED, params)
+    touched = cur.execute("SELECT count(*) AS n FROM touched").fetchone()["n"]
+    if touched:
+        cur.execute(_RECOUNT, params)
+        _days_and_schools(cur, params, _daily_sql()[:1])
+    cur.execute(_SAVE_WATERMARK, params)
+    return touched
+
+
+@contextmanager
+def _autocommit(conn: psycopg.Connection) -> Iterator[None]:
+    """CALL refresh_continuous_aggregate refuses to run inside a transaction block."""
+    before = conn.autocommit
+    conn.autocommit = True
+    try:
+        yield
+    finally:
+        conn.autocommit = before
 
 
 def rebuild_schools(conn: psycopg.Connection, since: datetime) -> None:
