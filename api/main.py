@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from api.alerts.router import router as alerts_router
 from api.auth.router import router as auth_router
 from api.communities.router import router as communities_router
 from api.devices.publisher import CommandPublisher
@@ -17,6 +18,7 @@ from api.lessons.router import router as lessons_router
 from api.metrics.router import router as metrics_router
 from api.observability import RequestLogMiddleware, metrics_response
 from api.scopes.router import router as scopes_router
+from api.security import SecurityHeaders
 from api.settings import api_settings
 from api.targets.router import router as targets_router
 from core.db import open_pool
@@ -24,7 +26,7 @@ from core.settings import platform_settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
+ROUTERS = (auth_router, alerts_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
            lessons_router, communities_router)
 
 
@@ -61,6 +63,7 @@ def create_app() -> FastAPI:
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(SecurityHeaders)
     for router in ROUTERS:
         app.include_router(router)
 

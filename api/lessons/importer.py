@@ -56,12 +56,12 @@ def rows_from_file(filename: str, content: bytes) -> tuple[Numbered, list[RowErr
         try:
             table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
         except UnicodeDecodeError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "CSV files must be UTF-8") from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "CSV files must be UTF-8") from exc
     elif name.endswith(".xlsx"):
         try:
             sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
         except Exception as exc:  # openpyxl raises many kinds on a broken file
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "not a readable XLSX file") from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "not a readable XLSX file") from exc
         table = [list(r) for r in sheet.iter_rows(values_only=True)]
     else:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "upload a .csv or .xlsx file")

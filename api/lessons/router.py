@@ -62,7 +62,7 @@ def sessions(level: Level, code: Code, conn: Conn, user: CurrentUser,
     day_to = day_to or datetime.now(UTC).date()
     day_from = day_from or day_to - timedelta(days=6)
     if not timedelta(0) <= day_to - day_from <= timedelta(days=366):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "day_from..day_to must span 0 to 366 days")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "day_from..day_to must span 0 to 366 days")
     exporting = format != "json"
     result = service.sessions(conn, scope, user, day_from=day_from, day_to=day_to, status_=status_, kind=kind,
                               page=1 if exporting else page, page_size=None if exporting else page_size)
@@ -125,7 +125,7 @@ def match(body: MatchIn, conn: Conn, user: CurrentUser) -> MatchOut:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins may recompute sessions")
     span = (body.day_to - body.day_from).days
     if not 0 <= span < lesson_settings().max_match_days:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"day_from..day_to must span 1 to {lesson_settings().max_match_days} days")
     match_sessions(conn, body.day_from, body.day_to, datetime.now(UTC))
     by_status = service.count_by_status(conn, user, body.day_from, body.day_to)

@@ -102,7 +102,7 @@ def parse_week(week: str | None, today: date) -> tuple[str, date]:
             year, number = int(week[:4]), int(week[6:])
             date.fromisocalendar(year, number, 1)
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no ISO week {week}") from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no ISO week {week}") from exc
     return f"{year}-W{number:02d}", date.fromisocalendar(year, number, 1)
 
 

@@ -1,0 +1,125 @@
+"""Every API route × every role and kind of scope, generated from the app's router table.
+
+Outside the user's scope every route answers 404 (or 403 for a role that may not act
+at all) — never data, never a 500 — and without a token 401. A new route fails this
+test until its path parameters are known here, so no route ships without scope checks.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.routing import APIRoute
+
+from api.main import ROUTERS
+from tests.fixtures.app import login
+
+ROLES = ("admin", "manager", "operations", "viewer")
+# Routes that name no scope: what they return is not bounded by one (or is bounded inside, by the body).
+SCOPE_FREE = {
+    ("POST", "/api/v1/auth/token"): "the login itself",
+    ("GET", "/api/v1/auth/me"): "the caller's own user",
+    ("POST", "/api/v1/auth/logout"): "the caller's own token",
+    ("GET", "/api/v1/figures"): "the catalogue of figure definitions",
+    ("GET", "/api/v1/patrol/rules"): "province-wide rule defaults (configuration, no data)",
+    ("PATCH", "/api/v1/patrol/rules/{rule_id}"): "admin-only configuration",
+    ("POST", "/api/v1/lessons/match"): "counts bounded by the caller's scope inside",
+    ("POST", "/api/v1/lessons/timetable"): "each row's devices checked against the caller's scope",
+    ("POST", "/api/v1/lessons/timetable/upload"): "each row's devices checked against the caller's scope",
+}
+LATER = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+BODIES = {
+    "/api/v1/alerts/{alert_id}/work-order": {},
+    "/api/v1/devices/{device_id}/commands": {"name": "reboot"},
+    "/api/v1/scopes/{level}/{code}/commands": {"kind": "board", "name": "reboot"},
+    "/api/v1/scopes/{level}/{code}/maintenance": {"starts_at": datetime.now(UTC).isoformat(), "ends_at": LATER,
+                                                   "reason": "维护窗口"},
+    "/api/v1/scopes/{level}/{code}/patrol/rules/{rule_id}": {"offline_after_s": 300},
+    "/api/v1/scopes/{level}/{code}/silences": {"ends_at": LATER, "reason": "静默原因"},
+    "/api/v1/scopes/{level}/{code}/targets": {"figure": "online_rate", "value": 0.9, "deadline": "2030-01-01"},
+    "/api/v1/work-orders/{order_id}": {"status": "in_progress"},
+}
+
+
+def routes() -> list[tuple[str, str]]:
+    """(method, path) of every API route."""
+    found = []
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            found += [(method, route.path) for method in sorted(route.methods)]
+    return found
+
+
+@pytest.fixture
+def foreign(db, registry):
+    """Users of 随州 (every role; a school user; a community user) and objects that belong to 武汉 only."""
+    registry.area()
+    registry.area(city="420100", county="420102", names=("湖北省", "武汉市", "江岸区"))
+    mine = registry.school()
+    registry.device(mine)
+    school = registry.school(county="420102", city="420100")
+    device = registry.device(school)
+    now = datetime.now(UTC)
+    db.execute("INSERT INTO community (code, name, kind, lead_school_code, county_code) "
+               "VALUES ('C42010201', '武汉教联体', 'merged', %s, '420102')", (school,))
+    db.execute("INSERT INTO community_member VALUES ('C42010201', %s, 'lead', NULL)", (school,))
+    db.execute("INSERT INTO community (code, name, kind, lead_school_code, county_code) "
+               "VALUES ('C42130399', '随州教联体', 'merged', %s, '421303')", (mine,))
+    db.execute("INSERT INTO community_member VALUES ('C42130399', %s, 'lead', NULL)", (mine,))
+    command = "a" * 32
+    db.execute("INSERT INTO device_command (id, device_id, name, issued_by, expires_at) VALUES (%s, %s, 'reboot', "
+               "'x', %s)", (command, device, now + timedelta(hours=1)))
+    alert = db.execute(
+        "INSERT INTO alert (rule_id, device_id, school_code, state, severity, summary, first_seen, last_seen, fired_at) "
+        "VALUES ('device_offline', %s, %s, 'firing', 'major', 'offline', %s, %s, %s) RETURNING id",
+        (device, school, now, now, now)).fetchone()["id"]
+    order = db.execute("INSERT INTO work_order (alert_id, school_code, device_id, title, created_by, created_at, "
+                       "updated_at) VALUES (%s, %s, %s, 't', 'x', %s, %s) RETURNING id",
+                       (alert, school, device, now, now)).fetchone()["id"]
+    target = db.execute("INSERT INTO target (scope_level, scope_code, figure, comparator, value, deadline, set_by) "
+                        "VALUES ('city', '420100', 'online_rate', '>=', 0.9, '2030-01-01', 'x') RETURNING id"
+                        ).fetchone()["id"]
+    round_id = db.execute("INSERT INTO patrol_round (scope_level, scope_code, day, trigger, started_at) "
+                          "VALUES ('city', '420100', current_date, 'on_demand', now()) RETURNING id").fetchone()["id"]
+    for role in ROLES:
+        registry.user(f"city-{role}", "city", "421300", role=role)
+    registry.user("school-manager", "school", mine)
+    registry.user("community-manager", "community", "C42130399")
+    return {"{level}": "city", "{code}": "420100", "{device_id}": device, "{command_id}": command,
+            "{alert_id}": str(alert), "{order_id}": str(order), "{target_id}": str(target),
+            "{round_id}": str(round_id), "{rule_id}": "device_offline", "communities/{code}": "C42010201"}
+
+
+def _path(path: str, values: dict) -> str:
+    if path.startswith("/api/v1/communities/{code}"):
+        return path.replace("{code}", values["communities/{code}"])
+    for key, value in values.items():
+        if key.startswith("{"):
+            path = path.replace(key, value)
+    assert "{" not in path, f"add the path parameters of {path} to the access matrix"
+    return path
+
+
+def test_every_route_needs_a_token(api, foreign):
+    for method, path in routes():
+        if (method, path) == ("POST", "/api/v1/auth/token"):
+            continue
+        r = api.request(method, _path(path, foreign), json=BODIES.get(path))
+        assert r.status_code == 401, f"{method} {path} answered {r.status_code} without a token"
+
+
+@pytest.mark.parametrize("username", [f"city-{r}" for r in ROLES] + ["school-manager", "community-manager"])
+def test_nothing_outside_the_scope_is_reachable(api, foreign, username):
+    headers = login(api, username)
+    checked = 0
+    for method, path in routes():
+        if (method, path) in SCOPE_FREE:
+            continue
+        if method in ("POST", "PUT", "PATCH") and "{" in path and path not in BODIES and not path.endswith(
+                ("/ack", "/patrol/rounds")):
+            pytest.fail(f"add a request body for {method} {path} to the access matrix")
+        r = api.request(method, _path(path, foreign), json=BODIES.get(path), headers=headers)
+        allowed = {404} if username.startswith(("city-admin", "city-manager")) else {403, 404}
+        assert r.status_code in allowed, f"{username}: {method} {path} answered {r.status_code}: {r.text[:200]}"
+        checked += 1
+    assert checked >= 40
