@@ -59,6 +59,7 @@ COLUMNS = {
     "community_member": ("community_code", "school_code", "role", "joined_on"),
     "device": ("id", "kind", "school_code", "room", "vendor", "model", "installed_on"),
     "app_user": ("username", "display_name", "password_hash", "role", "scope_level", "scope_code"),
+    "ops_team": ("name", "scope_level", "scope_code"),
     "calendar_day": ("day", "is_school_day", "name"),
     "remote_lesson": ("id", "kind", "subject", "main_device_id", "community_code", "weekday", "starts_at",
                       "ends_at", "valid_from", "valid_until"),
@@ -82,6 +83,7 @@ class Registry:
     community_member: list[tuple] = field(default_factory=list)
     device: list[tuple] = field(default_factory=list)
     app_user: list[tuple] = field(default_factory=list)
+    ops_team: list[tuple] = field(default_factory=list)
     calendar_day: list[tuple] = field(default_factory=list)
     remote_lesson: list[tuple] = field(default_factory=list)
     remote_lesson_receiver: list[tuple] = field(default_factory=list)
@@ -103,6 +105,7 @@ def generate(scale: Scale = "demo", seed: int = 2024, school_year: int = 2026) -
     lessons(rng, reg, schools, autumn_term(school_year), scale)
     reg.calendar_day.extend(calendar_days())
     _users(rng, reg, schools)
+    _ops_teams(reg)
     return reg
 
 
@@ -140,6 +143,18 @@ def _users(rng: random.Random, reg: Registry, schools: list[School]) -> None:
         # A salt from the seed keeps the rows reproducible; these passwords are public anyway.
         digest = hash_password(DEMO_PASSWORD, salt=rng.randbytes(16))
         reg.app_user.append((username, display_name, digest, role, level, code))
+
+
+def _ops_teams(reg: Registry) -> None:
+    """An operations centre (电教运维中心) per city, and the home county's own, which the patrol routes to.
+
+    They have no webhook or e-mail of their own: notices go to the platform's MQTT topic
+    until a bureau enters its addresses.
+    """
+    for code, _province, name in reg.city:
+        reg.ops_team.append((f"{name}电教运维中心", "city", code))
+    home = next(name for code, _city, _province, name in reg.county if code == HOME_COUNTY)
+    reg.ops_team.append((f"{home}电教运维中心", "county", HOME_COUNTY))
 
 
 def load(conn: psycopg.Connection, reg: Registry) -> None:

@@ -1,0 +1,100 @@
+"""The patrol through the API: alerts bounded by scope, acknowledgement, work orders, rounds and reports."""
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.fixtures.app import login
+
+
+def _alert(db, rule: str, device: str, school: str, *, severity="major", state="firing", inhibited_by=None) -> int:
+    now = datetime.now(UTC)
+    return db.execute(
+        "INSERT INTO alert (rule_id, device_id, school_code, state, severity, summary, first_seen, last_seen, "
+        "fired_at, inhibited_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (rule, device, school, state, severity, f"{rule} on {device}", now - timedelta(minutes=10), now,
+         now - timedelta(minutes=9), inhibited_by)).fetchone()["id"]
+
+
+@pytest.fixture
+def incident(db, registry):
+    """A school whose gateway is down (one incident) with two board alerts suppressed behind it,
+    and an alert in another city."""
+    registry.area()
+    registry.area(city="420100", county="420102", names=("湖北省", "武汉市", "江岸区"))
+    school = registry.school()
+    gateway = registry.device(school, "gateway")
+    boards = [registry.device(school) for _ in range(2)]
+    root = _alert(db, "gateway_offline", gateway, school, severity="critical")
+    for b in boards:
+        _alert(db, "device_offline", b, school, inhibited_by=root)
+    elsewhere = registry.school(county="420102", city="420100")
+    foreign = _alert(db, "device_offline", registry.device(elsewhere), elsewhere, severity="warning")
+    registry.user("ops", "county", "421303", role="operations")
+    registry.user("viewer", "county", "421303", role="viewer")
+    return {"root": root, "foreign": foreign, "school": school}
+
+
+def test_one_incident_per_root_cause_and_nothing_outside_the_scope(api, incident):
+    headers = login(api, "ops")
+    listed = api.get("/api/v1/scopes/county/421303/alerts", headers=headers).json()
+    assert [a["id"] for a in listed] == [incident["root"]]
+    summary = api.get("/api/v1/scopes/county/421303/alerts/summary", headers=headers).json()
+    assert summary["open"] == 1 and summary["by_severity"]["critical"] == 1 and summary["inhibited"] == 2
+    detail = api.get(f"/api/v1/alerts/{incident['root']}", headers=headers).json()
+    assert len(detail["suppressed"]) == 2
+    assert api.get(f"/api/v1/alerts/{incident['foreign']}", headers=headers).status_code == 404
+    assert api.get("/api/v1/scopes/city/420100/alerts", headers=headers).status_code == 404
+    by_school = api.get("/api/v1/scopes/county/421303/alerts/by-school", headers=headers).json()
+    assert [(s["school_code"], s["alerts"], s["inhibited"]) for s in by_school] == [(incident["school"], 1, 2)]
+
+
+def test_acknowledge_work_order_and_response_times(api, db, incident):
+    headers = login(api, "ops")
+    assert api.post(f"/api/v1/alerts/{incident['root']}/ack", headers=login(api, "viewer")).status_code == 403
+    acked = api.post(f"/api/v1/alerts/{incident['root']}/ack", headers=headers)
+    assert acked.status_code == 200 and acked.json()["acked_by"] == "ops"
+    assert api.post(f"/api/v1/alerts/{incident['root']}/ack", headers=headers).status_code == 409
+    order = api.post(f"/api/v1/alerts/{incident['root']}/work-order", json={"assignee": "ops"}, headers=headers)
+    assert order.status_code == 201
+    order_id = order.json()["id"]
+    done = api.patch(f"/api/v1/work-orders/{order_id}", json={"status": "done"}, headers=headers)
+    assert done.status_code == 409  # a finished work order needs a resolution
+    for step in ({"status": "in_progress"}, {"status": "done", "note": "换了网关电源"}):
+        assert api.patch(f"/api/v1/work-orders/{order_id}", json=step, headers=headers).status_code == 200
+    orders = api.get("/api/v1/scopes/county/421303/work-orders?format=xlsx", headers=headers)
+    assert load_workbook(io.BytesIO(orders.content)).active.max_row == 2
+    times = api.get("/api/v1/scopes/county/421303/response-times", headers=headers).json()
+    assert times and isinstance(times[0]["mtta_s"], float)  # a number in JSON, not a string
+    actions = [r["action"] for r in db.execute("SELECT action FROM audit_log WHERE action <> 'login' ORDER BY id")]
+    assert actions == ["alert.ack", "work_order.open", "work_order.update", "work_order.update"]
+
+
+def test_rounds_and_reports(api, incident):
+    headers = login(api, "ops")
+    made = api.post("/api/v1/scopes/county/421303/patrol/rounds", headers=headers)
+    assert made.status_code == 201
+    round_id = made.json()["id"]
+    report = api.get(f"/api/v1/patrol/rounds/{round_id}", headers=headers).json()
+    assert {f["rule_id"] for f in report["findings"]} >= {"gateway_offline"}
+    html = api.get(f"/api/v1/patrol/rounds/{round_id}?format=html", headers=headers)
+    assert html.headers["content-type"].startswith("text/html") and "巡检" in html.text
+    xlsx = api.get(f"/api/v1/patrol/rounds/{round_id}?format=xlsx", headers=headers)
+    assert load_workbook(io.BytesIO(xlsx.content)).active.max_row >= 2
+    assert api.get("/api/v1/scopes/county/421303/patrol/rounds", headers=headers).json()[0]["id"] == round_id
+    assert api.get("/api/v1/scopes/county/421303/patrol/classrooms", headers=headers).status_code == 200
+
+
+def test_silences_and_rule_changes_are_checked(api, incident):
+    headers = login(api, "ops")
+    ends = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    made = api.post("/api/v1/scopes/county/421303/silences", json={"ends_at": ends, "reason": "换交换机"},
+                    headers=headers)
+    assert made.status_code == 201
+    bad = api.post("/api/v1/scopes/county/421303/maintenance",
+                   json={"starts_at": ends, "ends_at": ends, "reason": "维护"}, headers=headers)
+    assert bad.status_code == 422
+    assert api.patch("/api/v1/patrol/rules/device_offline", json={"for_s": 60}, headers=headers).status_code == 403
+    assert len(api.get("/api/v1/patrol/rules", headers=headers).json()) >= 10

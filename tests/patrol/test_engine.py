@@ -1,0 +1,128 @@
+"""The alert lifecycle: school hours, holidays, maintenance, inhibition, silences, resolution, last wills."""
+
+from datetime import UTC, datetime, timedelta
+
+from core.calendar import load_calendar
+from patrol.alerts import acknowledge, create_maintenance, create_silence, get_alert, update_rule
+from patrol.engine import device_went_offline
+from tests.patrol.conftest import LESSON_TIME, TZ
+
+NOW = LESSON_TIME
+
+
+def _offline_board(world) -> tuple[str, str]:
+    school = world.school()
+    board = world.registry.device(school, "board")
+    world.offline(board, NOW - timedelta(hours=1))
+    return school, board
+
+
+def test_nights_are_not_faults(world):
+    _, board = _offline_board(world)
+    world.cycle(datetime(2025, 11, 26, 22, 0, tzinfo=TZ))
+    assert world.alerts() == []
+
+
+def test_weekends_and_holidays_are_not_faults(world):
+    _, board = _offline_board(world)
+    world.cycle(datetime(2025, 11, 29, 10, 20, tzinfo=TZ))  # Saturday
+    assert world.alerts() == []
+    world.db.execute("INSERT INTO calendar_day VALUES ('2025-11-26', false, '校庆')")
+    world.cycle(NOW)
+    assert world.alerts() == []
+
+
+def test_a_fired_alert_waits_overnight_and_resolves_when_the_device_returns(world):
+    _, board = _offline_board(world)
+    world.cycle(NOW)
+    assert world.alert("device_offline", board)["state"] == "firing"
+    night = datetime(2025, 11, 26, 22, 0, tzinfo=TZ)
+    world.cycle(night)
+    assert world.alert("device_offline", board)["state"] == "firing"  # still down: not resolved
+    world.state(board, online=True, status_time=night, last_seen=night)
+    world.cycle(night + timedelta(minutes=1))
+    resolved = world.alert("device_offline", board)
+    assert resolved["state"] == "resolved" and resolved["resolution"] == "condition cleared"
+
+
+def test_maintenance_window_opens_nothing(world):
+    school, board = _offline_board(world)
+    create_maintenance(world.db, "school", school, NOW - timedelta(hours=1), NOW + timedelta(hours=2), "换网线")
+    world.cycle(NOW)
+    assert world.alerts() == []
+
+
+def test_a_dead_gateway_is_one_incident(world):
+    school = world.school()
+    gateway = world.registry.device(school, "gateway")
+    boards = [world.registry.device(school, "board") for _ in range(3)]
+    recorder = world.registry.device(school, "recorder")
+    for device in [gateway, *boards, recorder]:
+        world.offline(device, NOW - timedelta(minutes=30))
+    world.cycle(NOW)
+    root = world.alert("gateway_offline", gateway)
+    assert root["state"] == "firing"
+    suppressed = [a for a in world.alerts() if a["id"] != root["id"]]
+    assert len(suppressed) == 4 and all(a["inhibited_by"] == root["id"] for a in suppressed)
+    incident = get_alert(world.db, root["id"])
+    assert {a["device_id"] for a in incident["suppressed"]} == {*boards, recorder}
+    # The network is back but one board is still dead: its own alert stands alone now.
+    for device in [gateway, *boards[1:], recorder]:
+        world.state(device)
+    world.cycle(NOW + timedelta(minutes=1))
+    assert world.alert("gateway_offline", gateway)["state"] == "resolved"
+    assert world.alert("device_offline", boards[0])["inhibited_by"] is None
+
+
+def test_a_recorder_down_explains_its_lesson_alerts(world):
+    school = world.school()
+    recorder = world.registry.device(school, "recorder")
+    world.lesson("L1", recorder, [])
+    world.event(recorder, "stream_start", NOW.replace(minute=0), "L1")
+    world.state(recorder, online=False, status_time=NOW.replace(minute=10), streaming=True)
+    world.cycle(NOW)
+    world.cycle(NOW + timedelta(minutes=2))
+    down = world.alert("device_offline", recorder)
+    assert world.alert("stream_dropped", recorder)["inhibited_by"] == down["id"]
+
+
+def test_silence_mutes_but_keeps_the_alert(world):
+    school, board = _offline_board(world)
+    silence = create_silence(world.db, ends_at=NOW + timedelta(hours=1), reason="已报修", created_by="ops",
+                             starts_at=NOW - timedelta(minutes=1), scope_level="school", scope_code=school)
+    world.cycle(NOW)
+    alert = world.alert("device_offline", board)
+    assert alert["state"] == "firing" and alert["silence_id"] == silence
+    world.cycle(NOW + timedelta(hours=2))
+    assert world.alert("device_offline", board)["silence_id"] is None
+
+
+def test_acknowledged_alert_still_resolves(world):
+    _, board = _offline_board(world)
+    world.cycle(NOW)
+    alert = world.alert("device_offline", board)
+    assert acknowledge(world.db, alert["id"], "ops", NOW)["state"] == "acknowledged"
+    assert acknowledge(world.db, alert["id"], "ops", NOW) is None
+    world.state(board)
+    world.cycle(NOW + timedelta(minutes=1))
+    assert world.alert("device_offline", board)["state"] == "resolved"
+
+
+def test_count_and_last_seen_grow_on_one_alert(world):
+    _, board = _offline_board(world)
+    for minutes in range(3):
+        world.cycle(NOW + timedelta(minutes=minutes))
+    alerts = world.alerts()
+    assert len(alerts) == 1 and alerts[0]["count"] == 3
+    assert alerts[0]["last_seen"] == NOW + timedelta(minutes=2)
+
+
+def test_last_will_opens_the_alert_at_once(world):
+    school = world.school()
+    gateway = world.registry.device(school, "gateway")
+    world.state(gateway)
+    update_rule(world.db, "gateway_offline", for_s=0)
+    will_at = NOW - timedelta(seconds=3)
+    device_went_offline(world.db, gateway, will_at, NOW, load_calendar(world.db))
+    alert = world.alert("gateway_offline", gateway)
+    assert alert["state"] == "firing" and alert["first_seen"] == will_at.astimezone(UTC)
