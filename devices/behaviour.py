@@ -99,14 +99,14 @@ def wants_connection(dev: SimDevice, moment: datetime, cal: SchoolCalendar) -> b
     return opens <= local < closes
 
 
-def _board(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: int) -> BoardTelemetry:
+def _board(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: float) -> BoardTelemetry:
     local = cal.local(moment)
     slot = dev.lesson_now(local)
     lesson = cal.lesson_period(moment) is not None
     used = "unused" not in dev.faults and (
         slot is not None or (lesson and dev.rng.random() < dev.propensity))
     if used:
-        dev.active_use_s += interval_s
+        dev.active_use_s += round(interval_s)
     hot = "overheat" in dev.faults
     disk = 97.5 if "disk_full" in dev.faults else 40 + (zlib.crc32(dev.id.encode()) % 30)
     return BoardTelemetry(
@@ -121,7 +121,7 @@ def _board(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: in
     )
 
 
-def _recorder(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: int) -> RecorderTelemetry:
+def _recorder(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: float) -> RecorderTelemetry:
     slot = dev.lesson_now(cal.local(moment))
     live = slot is not None and "stream_dropped" not in dev.faults
     if live:
@@ -143,7 +143,7 @@ def _recorder(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s:
     )
 
 
-def _gateway(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: int) -> GatewayTelemetry:
+def _gateway(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: float) -> GatewayTelemetry:
     hours = cal.in_school_hours(moment)
     load = dev.rng.uniform(0.25, 0.6) if hours else dev.rng.uniform(0.01, 0.05)
     if "saturated" in dev.faults:
@@ -163,7 +163,7 @@ def _gateway(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: 
 READING = {"board": _board, "recorder": _recorder, "gateway": _gateway}
 
 
-def reading(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: int):
+def reading(dev: SimDevice, moment: datetime, cal: SchoolCalendar, interval_s: float):
     """The device's periodic telemetry at this moment, advancing its counters."""
     return READING[dev.kind](dev, moment, cal, interval_s)
 

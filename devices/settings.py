@@ -10,9 +10,12 @@ class SimulatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SIM_", extra="ignore")
 
-    interval_s: int = 60  # one reading a minute per device, as the province sizing assumes
-    outage_per_hour: float = 0.03  # chance a device drops off the network in a given hour
-    outage_minutes: tuple[int, int] = (3, 20)
+    interval_s: float = 60  # one reading a minute per device, as the province sizing assumes
+    rate: float | None = None  # load mode: readings per second over all devices (sets the interval)
+    fault_scale: float = 1.0  # how often faults strike, relative to devices.faults.FAULTS (0: never)
+    skewed_share: float = 0.01  # devices whose clock is off by up to a quarter of an hour
+    duplicate_share: float = 0.002  # messages published twice
+    late_share: float = 0.002  # messages published after the device's next one
     limit: int | None = None  # simulate only the first N devices
     device_secret: str | None = None  # derives per-device MQTT passwords when the broker needs them
 

@@ -1,9 +1,12 @@
 """The province simulator: every registered device, following the school day.
 
 Devices are read from the registry, connect over MQTT with their own identity,
-report every `interval_s` seconds (spread over the interval), emit lesson and power
-events, and now and then drop off the network for a while, so the cockpit has
-something real to watch.
+report every `interval_s` seconds (spread over the interval; in load mode the interval
+follows from a target rate), emit lesson and power events, and suffer the faults of
+devices.faults: off the network, a school's network down, overheating, a camera lost,
+a stream dropped mid-lesson… A few have a wrong clock, and now and then a message is
+sent twice or arrives late, so the cockpit, the ingest and the patrol have something
+real to deal with.
 """
 
 import heapq
@@ -11,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
@@ -27,6 +30,7 @@ from devices.behaviour import (
     reading,
     wants_connection,
 )
+from devices.faults import FAULTS, FaultSchedule, Misbehaviour
 from devices.fleet import DeviceConnection, Fleet
 from devices.settings import SimulatorSettings
 
@@ -70,14 +74,22 @@ class Simulator:
         self.calendar = calendar
         self.settings = settings
         self.rng = random.Random(7)
-        self._outage_until: dict[str, float] = {}
+        self.interval_s = len(devices) / settings.rate if settings.rate else settings.interval_s
+        self.faults = FaultSchedule(random.Random(11), {d.id: d.kind for d in devices}, settings.fault_scale)
+        self.misbehaviour = Misbehaviour(settings.skewed_share, duplicate_share=settings.duplicate_share,
+                                         late_share=settings.late_share)
+        self.clock_offset = {d.id: offset for d in devices if (offset := self.misbehaviour.clock_offset(self.rng))}
+        self.schools: dict[str, list[str]] = {}
+        self._held: dict[str, tuple[Channel, object]] = {}  # a message each that will arrive late
         self._due: list[tuple[float, str]] = []
+        self._last_tick = time.time()
         fleet.on_connected = self._on_connected
         fleet.on_command = self._on_command
         now = time.time()
         for d in devices:
+            self.schools.setdefault(d.school_code, []).append(d.id)
             fleet.add(d.id, device_password(settings.device_secret, d.id) if settings.device_secret else None)
-            heapq.heappush(self._due, (now + self.rng.uniform(0, settings.interval_s), d.id))
+            heapq.heappush(self._due, (now + self.rng.uniform(0, self.interval_s), d.id))
 
     def _on_connected(self, conn: DeviceConnection) -> None:
         dev = self.devices[conn.device_id]
@@ -100,33 +112,60 @@ class Simulator:
         moment = datetime.fromtimestamp(now, UTC)
         while self._due and self._due[0][0] <= now:
             due, device_id = heapq.heappop(self._due)
-            heapq.heappush(self._due, (due + self.settings.interval_s, device_id))
+            heapq.heappush(self._due, (due + self.interval_s, device_id))
             conn = self.fleet.connections[device_id]
             if conn.connected:
                 dev = self.devices[device_id]
-                for event in lesson_events(dev, moment, self.calendar):
-                    conn.publish(Channel.EVENT, event)
-                conn.publish(Channel.TELEMETRY, reading(dev, moment, self.calendar, self.settings.interval_s))
+                clock = moment + timedelta(seconds=self.clock_offset.get(device_id, 0.0))  # the device's own
+                for event in lesson_events(dev, clock, self.calendar):
+                    self._send(conn, Channel.EVENT, event)
+                self._send(conn, Channel.TELEMETRY, reading(dev, clock, self.calendar, self.interval_s))
 
-    def housekeeping(self, now: float) -> None:
-        """Once a second: start and end outages, power boards on and off."""
-        moment = datetime.fromtimestamp(now, UTC)
-        p_outage = self.settings.outage_per_hour / 3600
-        for device_id, dev in self.devices.items():
-            conn = self.fleet.connections[device_id]
-            until = self._outage_until.get(device_id)
-            if until is not None and now >= until:
-                del self._outage_until[device_id]
-                dev.faults.discard("offline")
-            elif until is None and conn.connected and self.rng.random() < p_outage:
-                lo, hi = self.settings.outage_minutes
-                self._outage_until[device_id] = now + 60 * self.rng.uniform(lo, hi)
-                dev.faults.add("offline")
+    def _send(self, conn: DeviceConnection, channel: Channel, message) -> None:
+        """Publish, now and then twice, or late: after the device's next message."""
+        if conn.device_id not in self._held and self.rng.random() < self.misbehaviour.late_share:
+            self._held[conn.device_id] = (channel, message)
+            return
+        conn.publish(channel, message)
+        if self.rng.random() < self.misbehaviour.duplicate_share:
+            conn.publish(channel, message)
+        if (late := self._held.pop(conn.device_id, None)) is not None:
+            conn.publish(*late)
+
+    def inject(self, device_id: str, fault: str, minutes: float, now: float | None = None) -> None:
+        """Make a device suffer a fault now, for some minutes (a school's network for network_down)."""
+        if device_id not in self.devices:
+            raise KeyError(f"device {device_id} is not simulated here")
+        self.faults.inject(device_id, fault, now or time.time(), minutes)
+        self._apply(device_id, fault, on=True)
+
+    def _apply(self, device_id: str, fault: str, on: bool) -> None:
+        school = self.devices[device_id].school_code
+        struck = self.schools[school] if fault == "network_down" else [device_id]
+        log.info("fault %s %s on %s", fault, "starts" if on else "ends", device_id)
+        for struck_id in struck:
+            dev, conn = self.devices[struck_id], self.fleet.connections[struck_id]
+            if not on:
+                dev.faults.discard(fault)
+                continue
+            dev.faults.add(fault)
+            if FAULTS[fault].cuts_connection:
                 conn.wanted = False
                 conn.cut()
-                continue
+
+    def housekeeping(self, now: float) -> None:
+        """Once a second: start and end faults, power boards on and off."""
+        moment = datetime.fromtimestamp(now, UTC)
+        started, ended = self.faults.tick(now, now - self._last_tick)
+        self._last_tick = now
+        for device_id, fault in ended:
+            self._apply(device_id, fault, on=False)
+        for device_id, fault in started:
+            self._apply(device_id, fault, on=True)
+        for device_id, dev in self.devices.items():
+            conn = self.fleet.connections[device_id]
             wanted = wants_connection(dev, moment, self.calendar)
-            if conn.wanted and not wanted and conn.connected and "offline" not in dev.faults:
+            if conn.wanted and not wanted and conn.connected:  # powered off at the end of the day
                 conn.publish(Channel.EVENT, power_event(dev, moment, on=False))
                 conn.shutdown(moment)
             conn.wanted = wanted
