@@ -29,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from core.db import migrate
 from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
+from core.mqtt import release
 
 PAYLOAD = ('{{"v":1,"ts":"{ts}","seq":{seq},"kind":"board","power_on":true,"screen_on":true,'
            '"active_use_s":{seq},"cpu_temp_c":51.5,"cpu_load":0.4,"mem_load":0.6,"disk_used_pct":55.0}}')
@@ -71,8 +72,8 @@ def publish(port: int, devices: list[str], rate: float, seconds: float, seq0: in
             time.sleep(0.001)
     while client._out_messages:  # every QoS 1 message acknowledged by the broker
         time.sleep(0.05)
-    client.loop_stop()
     client.disconnect()
+    release(client)
     with sent.get_lock():
         sent.value += n
 
@@ -204,7 +205,8 @@ def naive(url: str, broker: EmbeddedMosquitto, devices: list[str], rate: float, 
     pub.start()
     pub.join()
     elapsed = time.perf_counter() - started
-    client.loop_stop()
+    client.disconnect()
+    release(client)
     conn.close()
     return count[0] / elapsed
 

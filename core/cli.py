@@ -76,6 +76,16 @@ def ingest(worker_id: Annotated[str | None, typer.Option(help="worker id (INGEST
 
 
 @app.command()
+def patrol() -> None:
+    """Run the smart patrol: rules, alerts, notices, work orders and daily rounds."""
+    from patrol.service import run
+    from patrol.settings import patrol_settings
+
+    _logging("patrol")
+    run(platform_settings(), patrol_settings())
+
+
+@app.command()
 def rollups(interval_s: Annotated[float, typer.Option(help="seconds between rollup refreshes")] = 60.0,
             now_interval_s: Annotated[float, typer.Option(help="seconds between per-school state refreshes")] = 5.0
             ) -> None:
@@ -136,21 +146,37 @@ def dashboard() -> None:
 
 
 @app.command()
-def simulate(limit: Annotated[int | None, typer.Option(help="only the first N devices")] = None) -> None:
+def simulate(limit: Annotated[int | None, typer.Option(help="only the first N devices")] = None,
+             rate: Annotated[float | None, typer.Option(help="load mode: readings per second over all devices")] = None,
+             fault_scale: Annotated[float | None, typer.Option(help="how often faults strike (0: never, 1: usual)")]
+             = None,
+             fault: Annotated[list[str] | None, typer.Option(help="inject DEVICE:FAULT[:MINUTES] at start (repeatable)")]
+             = None) -> None:
     """Run the device simulator over every registered device."""
     import threading
 
     from core.process import wait_for_shutdown
+    from devices.faults import parse_injection
     from devices.fleet import Fleet
     from devices.settings import simulator_settings
     from devices.simulator import build
 
     _logging("simulator")
+    try:
+        injections = [parse_injection(text) for text in fault or []]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
+    if rate is not None and rate <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--rate")
     p = platform_settings()
-    settings = simulator_settings()
-    if limit:
-        settings = settings.model_copy(update={"limit": limit})
+    overrides = {"limit": limit, "rate": rate, "fault_scale": fault_scale}
+    settings = simulator_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None})
     sim = build(p.require_database_url(), Fleet(p.require_broker()), settings, p.timezone)
+    for device_id, name, minutes in injections:
+        try:
+            sim.inject(device_id, name, minutes)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--fault") from None
     stop = threading.Event()
     runner = threading.Thread(target=sim.run, args=(stop,), name="simulator")
     runner.start()
@@ -159,6 +185,34 @@ def simulate(limit: Annotated[int | None, typer.Option(help="only the first N de
     finally:
         stop.set()
         runner.join(timeout=10)
+
+
+@app.command("broker-auth")
+def broker_auth(
+    out: Annotated[Path, typer.Option(help="folder for the password file and the access list")],
+    device_secret: Annotated[str, typer.Option(envvar="COCKPIT_DEVICE_SECRET", help="provisioning secret")],
+    platform_password: Annotated[str, typer.Option(envvar="COCKPIT_MQTT_PLATFORM_PASSWORD",
+                                                   help="password of the services' broker account")],
+    reload_pid: Annotated[int | None, typer.Option(help="broker process to signal to re-read them")] = None,
+) -> None:
+    """Write the broker's password file, access list and TLS listener from the registry and settings."""
+    import signal
+
+    import psycopg
+
+    from core.broker_auth import tls_listener, write_files
+
+    s = platform_settings()
+    try:
+        tls = tls_listener(s.mqtt_tls_cert_file, s.mqtt_tls_key_file, s.mqtt_tls_port)
+        with psycopg.connect(s.require_database_url()) as conn:
+            passwords, acl = write_files(conn, out, device_secret, platform_password, tls)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    print(f"wrote {passwords} and {acl}" + (f"; a TLS listener on port {tls.port}" if tls else ""))
+    if reload_pid:
+        os.kill(reload_pid, signal.SIGHUP)
+        print(f"asked broker process {reload_pid} to reload them")
 
 
 @app.command("backup")

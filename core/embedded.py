@@ -3,6 +3,7 @@
 Data lives under a folder of the caller's choosing. A second start on the same folder
 keeps the data and, when it is free, the port. PostgreSQL refuses to run as root, so
 when this process is root the cluster is initialised and run as the `postgres` user.
+Nothing here touches the system services (their ports, sockets or clusters).
 """
 
 import glob
@@ -13,12 +14,47 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 _PG_USER = "postgres"
+_GIB = 1 << 30
+
+# Server settings for an IoT write load on one machine, rewritten on every start into
+# cockpit.conf (included last by postgresql.conf) so an old cluster follows the code.
+_PG_CONF = """\
+listen_addresses = '127.0.0.1'
+max_connections = 200
+shared_buffers = '256MB'
+# the ingest acknowledges a message to the broker only after its commit is durable
+synchronous_commit = on
+# batched COPY writes much WAL: fewer, spread-out checkpoints, compressed page images
+wal_compression = on
+min_wal_size = '256MB'
+max_wal_size = '2GB'
+checkpoint_timeout = '10min'
+checkpoint_completion_target = 0.9
+timezone = 'UTC'
+# SSD planner costs and memory to spare: without them a county's 30-day trend scans
+# every school's rows instead of its own (82 ms -> 3 ms)
+random_page_cost = 1.1
+effective_cache_size = '4GB'
+"""
+_TIMESCALEDB_CONF = """\
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+# a query over a hypertable takes a lock per chunk
+max_locks_per_transaction = 256
+"""
+_INCLUDE = "include_if_exists = 'cockpit.conf'"
+# Trust, but only from this machine: the server listens on 127.0.0.1 and its own socket.
+_PG_HBA = """\
+local all all trust
+host all all 127.0.0.1/32 trust
+"""
 
 
 def free_port() -> int:
@@ -28,35 +64,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _port_free(port: int) -> bool:
+def _listening(port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _wait_port(port: int, timeout: float) -> bool:
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _port_free(port):
+        if condition():
             return True
         time.sleep(0.05)
-    return False
+    return condition()
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+def _tail(*paths: Path, lines: int = 20) -> str:
+    return "\n".join(f"--- {p}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
+                     for p in paths if p.exists())
 
 
 def _stable_port(record: Path, preferred: int | None) -> int:
-    """The requested port, else the one used last time if free, else a free one; remembered."""
+    """The requested port, else last run's port if still free, else a free one; remembered."""
     port = preferred
     if port is None and record.exists():
         previous = int(record.read_text().strip() or 0)
-        port = previous if previous and _port_free(previous) else None
+        port = previous if previous and not _listening(previous) else None
     port = port or free_port()
-    record.write_text(str(port))
+    record.write_text(f"{port}\n")
     return port
 
 
@@ -74,7 +108,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, port: int | None = None, database: str = "cockpit") -> None:
         self.root = Path(data_dir).resolve()
         self.data = self.root / "data"
-        self.socket_dir = self.root / "run"
+        self.socket_dir = self.root / "run"  # not /var/run/postgresql: the system cluster's
         self.log = self.root / "postgres.log"
         self.database = database
         self._preferred = port
@@ -90,82 +124,99 @@ class EmbeddedPostgres:
     @property
     def url(self) -> str:
         """Connection URL of the cockpit database."""
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+        return self.database_url(self.database)
+
+    def database_url(self, name: str) -> str:
+        """Connection URL of a database on this server."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{name}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        kwargs = {"user": _PG_USER, "group": _PG_USER} if self._as_root else {}
+        owner = {"user": _PG_USER, "group": _PG_USER} if self._as_root else {}
+        # cwd "/": the postgres user may not be allowed into the caller's working folder
         return subprocess.run([str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True,
-                              check=check, cwd="/", **kwargs)
+                              check=check, cwd="/", **owner)
+
+    def _write(self, path: Path, text: str) -> None:
+        path.write_text(text)
+        if self._as_root:
+            shutil.chown(path, _PG_USER, _PG_USER)
 
     def _prepare_folders(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
-        if self._as_root:
-            pg = pwd.getpwnam(_PG_USER)
-            for path in (self.root, self.socket_dir):
-                os.chown(path, pg.pw_uid, pg.pw_gid)
-            # the postgres user must be able to reach the folder through every parent
-            for parent in self.root.parents:
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    parent.chmod(mode | 0o001)
+        if not self._as_root:
+            return
+        for path in (self.root, self.socket_dir):
+            shutil.chown(path, _PG_USER, _PG_USER)
+        # the postgres user must be able to reach the folder: grant search (not read) on parents
+        for parent in self.root.parents:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                parent.chmod(mode | 0o001)
 
     def _initdb(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8",
-                  "--locale=C.UTF-8")
-        conf = {
-            "listen_addresses": "'127.0.0.1'",
-            "unix_socket_directories": f"'{self.socket_dir}'",
-            "max_connections": "200",
-            "shared_buffers": "'256MB'",
-            "synchronous_commit": "on",  # acknowledged to the broker only after a durable commit
-            "wal_compression": "on",
-            "max_wal_size": "'2GB'",
-            "checkpoint_timeout": "'10min'",
-            "timezone": "'UTC'",
-            # planner costs for SSDs and a machine with memory to spare: without them a
-            # county's 30-day trend scans every school's rows instead of its own (82 ms → 3 ms)
-            "random_page_cost": "1.1",
-            "effective_cache_size": "'4GB'",
-        }
-        if self._timescaledb_available():
-            conf["shared_preload_libraries"] = "'timescaledb'"
-            conf["timescaledb.telemetry_level"] = "off"
-        with open(self.data / "postgresql.conf", "a") as f:
-            f.write("\n# cockpit embedded settings\n")
-            f.writelines(f"{k} = {v}\n" for k, v in conf.items())
+        base = ("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8")
+        result = self._run(*base, "--locale=C.UTF-8", check=False)
+        if result.returncode != 0:  # a system without the C.UTF-8 locale
+            result = self._run(*base, "--locale=C", check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed in {self.data}:\n{result.stdout}\n{result.stderr}")
+
+    def _configure(self) -> None:
+        conf = _PG_CONF + f"unix_socket_directories = '{self.socket_dir}'\n"
+        conf += _TIMESCALEDB_CONF if self._timescaledb_available() else ""
+        self._write(self.data / "cockpit.conf", conf)
+        main_conf = self.data / "postgresql.conf"
+        if _INCLUDE not in main_conf.read_text():  # last in the file, so our settings win
+            with open(main_conf, "a") as conf:
+                conf.write(f"\n# cockpit embedded settings, rewritten on every start\n{_INCLUDE}\n")
+        self._write(self.data / "pg_hba.conf", _PG_HBA)
 
     def _timescaledb_available(self) -> bool:
-        pkglib = subprocess.run([str(self.bindir / "pg_config"), "--pkglibdir"], capture_output=True,
-                                text=True).stdout.strip()
-        if not pkglib:
-            pkglib = str(self.bindir.parent / "lib")
-        return bool(glob.glob(os.path.join(pkglib, "timescaledb*.so")))
+        try:
+            pkglib = subprocess.run([str(self.bindir / "pg_config"), "--pkglibdir"], capture_output=True,
+                                    text=True).stdout.strip()
+        except OSError:  # pg_config is not always installed beside the server
+            pkglib = ""
+        return bool(glob.glob(os.path.join(pkglib or str(self.bindir.parent / "lib"), "timescaledb*.so")))
+
+    def _running_port(self) -> int | None:
+        """The port of a server already running on this cluster (left by a killed `cockpit up`)."""
+        if self._run("pg_ctl", "-D", str(self.data), "status", check=False).returncode != 0:
+            return None
+        lines = (self.data / "postmaster.pid").read_text().splitlines()
+        return int(lines[3]) if len(lines) > 3 else None
 
     def start(self) -> "EmbeddedPostgres":
         """Initialise the cluster if needed, start it, and create the database."""
         self._prepare_folders()
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
-        self.port = _stable_port(self.root / "port", self._preferred)
-        result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                           "-o", f"-p {self.port}", "start", check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not start: {result.stderr.strip()}\n{_tail(self.log)}")
+        running = self._running_port()
+        if running:
+            self.port = running
+        else:
+            self._configure()
+            self.port = _stable_port(self.root / "port", self._preferred)
+            result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+                               "-o", f"-p {self.port}", "start", check=False)
+            if result.returncode != 0:
+                raise RuntimeError(f"PostgreSQL did not start in {self.data} on port {self.port}: "
+                                   f"{result.stderr.strip()}\n{_tail(self.log)}")
         with self._admin() as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone() is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
         return self
 
     def _admin(self) -> psycopg.Connection:
-        return psycopg.connect(f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres", autocommit=True)
+        return psycopg.connect(self.database_url("postgres"), autocommit=True)
 
     def create_database(self, name: str) -> str:
-        """Create (or re-create) another database on this server; return its URL."""
+        """Create (or re-create, empty) another database on this server; return its URL."""
         with self._admin() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{name}"
+        return self.database_url(name)
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (mode: smart, fast or immediate)."""
@@ -182,91 +233,110 @@ class EmbeddedPostgres:
 class EmbeddedMosquitto:
     """A private Mosquitto broker on 127.0.0.1 with persistence and lossless queue limits."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, password_file: Path | None = None,
-                 acl_file: Path | None = None, max_queued_messages: int = 1_000_000) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, password_file: Path | None = None,
+                 acl_file: Path | None = None, *, include_dir: Path | None = None, max_queued_messages: int = 1_000_000,
+                 max_queued_bytes: int = _GIB) -> None:
         self.root = Path(data_dir).resolve()
-        self.password_file = password_file
-        self.acl_file = acl_file
+        self.password_file = Path(password_file).resolve() if password_file else None
+        self.acl_file = Path(acl_file).resolve() if acl_file else None
+        self.include_dir = Path(include_dir).resolve() if include_dir else None  # more listeners (TLS)
         self.max_queued_messages = max_queued_messages
+        self.max_queued_bytes = max_queued_bytes
         self.log = self.root / "mosquitto.log"
+        self.output = self.root / "mosquitto.out"  # errors from before the log file is open
         self.conf = self.root / "mosquitto.conf"
         self._preferred = port
         self.port = 0
         self.process: subprocess.Popen | None = None
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(binary).exists():
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(self.binary).exists():
             raise RuntimeError("Mosquitto not installed: apt-get install mosquitto")
-        self.binary = binary
 
     @property
     def url(self) -> str:
-        """The broker's mqtt:// URL (anonymous; credentials are added by the caller)."""
+        """The broker's mqtt:// URL (no credentials; a client adds its own)."""
         return f"mqtt://127.0.0.1:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        """True while the broker process is alive."""
+        return self.process is not None and self.process.poll() is None
+
     def _write_conf(self) -> None:
-        auth = (f"allow_anonymous false\npassword_file {self.password_file}\n"
-                + (f"acl_file {self.acl_file}\n" if self.acl_file else "")) if self.password_file \
-            else "allow_anonymous true\n"
+        if self.password_file:
+            auth = f"allow_anonymous false\npassword_file {self.password_file}\n"
+            auth += f"acl_file {self.acl_file}\n" if self.acl_file else ""
+        else:
+            auth = "allow_anonymous true\n"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             f"{auth}"
             "persistence true\n"
             f"persistence_location {self.root}/\n"
-            # Save queued messages every few seconds; a clean stop (SIGTERM) always saves.
-            "autosave_interval 5\n"
-            # Debian's default queue of 1000 messages per offline session drops data:
-            # queue far more for a persistent ingest session, bounded by bytes as well.
+            # Mosquitto 2.0 has no write-ahead log: it rewrites its whole database on each
+            # save. A clean stop (SIGTERM) always saves, so restarts lose nothing; a crash
+            # loses what arrived since the last save. Saving on every change would make a
+            # backlog quadratic, so save on a short timer: a crash costs at most 2 s.
+            "autosave_interval 2\n"
+            # Debian's default of 1000 messages per offline session drops data while the
+            # ingest is away; queue far more, bounded in bytes so memory stays finite.
             f"max_queued_messages {self.max_queued_messages}\n"
-            "max_queued_bytes 1073741824\n"
+            f"max_queued_bytes {self.max_queued_bytes}\n"
             "max_inflight_messages 0\n"
             "message_size_limit 262144\n"
             "persistent_client_expiration 14d\n"
+            # without `user`, a root broker switches to `mosquitto`, who cannot write here
             f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
             f"log_dest file {self.log}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             "connection_messages false\n"
+            + (f"include_dir {self.include_dir}\n" if self.include_dir else "")
         )
 
     def start(self) -> "EmbeddedMosquitto":
         """Write the configuration and start the broker; wait until it accepts connections."""
+        if self.running:
+            return self
         self.root.mkdir(parents=True, exist_ok=True)
-        if not self.port:
+        if not self.port:  # keep the port across restarts: clients reconnect to the same URL
             self.port = _stable_port(self.root / "port", self._preferred)
+        if _listening(self.port):  # a listener there would pass for our broker being ready
+            raise RuntimeError(f"Mosquitto cannot start: port {self.port} is already in use")
         self._write_conf()
-        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
-        if not _wait_port(self.port, 15):
+        with open(self.output, "ab") as output:
+            self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=output,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        if not _wait_until(lambda: _listening(self.port) or not self.running, 15) or not self.running:
             self.kill()
-            raise RuntimeError(f"Mosquitto did not start on port {self.port}:\n{_tail(self.log)}")
+            raise RuntimeError(f"Mosquitto did not start on port {self.port}:\n{_tail(self.output, self.log)}")
         return self
 
-    def stop(self) -> None:
-        """Stop the broker cleanly (it saves its persistence file on SIGTERM)."""
-        if self.process and self.process.poll() is None:
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the broker cleanly: on SIGTERM it saves its persistence database first."""
+        if self.running:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(15)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._wait_port_closed()
+        self._wait_closed()
 
     def kill(self) -> None:
         """Kill the broker without letting it save (a crash)."""
-        if self.process and self.process.poll() is None:
+        if self.running:
             self.process.kill()
             self.process.wait()
-        self._wait_port_closed()
+        self._wait_closed()
 
-    def restart(self) -> None:
-        """Stop cleanly and start again on the same port."""
+    def restart(self) -> "EmbeddedMosquitto":
+        """Stop cleanly and start again on the same port with the same data."""
         self.stop()
-        self.start()
+        return self.start()
 
-    def _wait_port_closed(self) -> None:
-        deadline = time.monotonic() + 10
-        while self.port and not _port_free(self.port) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    def _wait_closed(self) -> None:
+        if self.port:
+            _wait_until(lambda: not _listening(self.port), 10)
 
     def __enter__(self) -> "EmbeddedMosquitto":
         return self.start()

@@ -102,6 +102,18 @@ class _Client(mqtt.Client):
         return _BufferedSocket(super()._create_socket())
 
 
+def release(client: mqtt.Client) -> None:
+    """Stop a client's network thread and close every socket it holds.
+
+    paho's loop_start() opens a socket pair to wake its thread; neither loop_stop() nor
+    disconnect() closes it, only the client's finaliser does. Callbacks bound to their
+    owner put the client in a reference cycle, and the collector finalises such a cycle's
+    sockets in no fixed order, so without this the pair is reported as leaked.
+    """
+    client.loop_stop()
+    client._reset_sockets()  # paho's own cleanup, as its finaliser runs it
+
+
 class AuthenticationFailed(RuntimeError):
     """The broker refused the link's credentials; it will not retry."""
 
@@ -178,6 +190,7 @@ class MqttLink:
         self.client.loop_start()
         if not self.connected.wait(timeout):
             if self.auth_error:
+                release(self.client)
                 raise AuthenticationFailed(self.auth_error)
             raise TimeoutError(f"no connection to {self.broker.host}:{self.broker.port} within {timeout}s")
 
@@ -195,7 +208,7 @@ class MqttLink:
             props = Properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
         self.client.disconnect(properties=props)
-        self.client.loop_stop()
+        release(self.client)
 
     def publish(self, message: Outgoing, *, wait_s: float | None = None) -> mqtt.MQTTMessageInfo:
         """Publish one message; with wait_s, block until the broker acknowledged it."""

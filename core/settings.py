@@ -43,12 +43,17 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
 class PlatformSettings(BaseSettings):
     """Where the shared database and broker live, and how the platform runs."""
 
-    model_config = SettingsConfigDict(env_prefix="COCKPIT_", extra="ignore")
+    # An empty variable counts as unset (compose passes `${VAR:-}` through as "")
+    model_config = SettingsConfigDict(env_prefix="COCKPIT_", extra="ignore", env_ignore_empty=True)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str | None = None
     mqtt_url: str | None = None
-    mqtt_ca_file: Path | None = None
+    mqtt_ca_file: Path | None = None  # CA the services trust for an mqtts:// broker
+    # The broker's own TLS listener (written by `cockpit broker-auth`, opened by `cockpit up`).
+    mqtt_tls_cert_file: Path | None = None
+    mqtt_tls_key_file: Path | None = None
+    mqtt_tls_port: int = 8883
     data_dir: Path = PROJECT_ROOT / "var"
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"

@@ -100,27 +100,48 @@ class Stack:
         self.simulate = simulate
         self.data_dir = settings.data_dir.resolve()
         self.log_dir = self.data_dir / "logs"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # devices' passwords derive from it: the simulator and the broker's password file must agree
+        self.device_secret = os.environ.get("COCKPIT_DEVICE_SECRET") or _persistent_secret(self.data_dir / "device-secret")
         self.services: list = []
         self.children: list[Child] = []
         self._stop = threading.Event()
 
-    def _infrastructure(self) -> tuple[str, str]:
-        from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
+    def _database(self) -> str:
+        from core.embedded import EmbeddedPostgres
 
-        db_url, mqtt_url = self.settings.database_url, self.settings.mqtt_url
-        if not db_url:
-            pg = EmbeddedPostgres(self.data_dir / "postgres")
-            pg.start()
-            self.services.append(pg)
-            db_url = pg.url
-            print(f"  PostgreSQL  {db_url}  (embedded, data in {self.data_dir / 'postgres'})", flush=True)
-        if not mqtt_url:
-            broker = EmbeddedMosquitto(self.data_dir / "mosquitto")
-            broker.start()
-            self.services.append(broker)
-            mqtt_url = broker.url
-            print(f"  Mosquitto   {mqtt_url}  (embedded)", flush=True)
-        return db_url, mqtt_url
+        if self.settings.database_url:
+            return self.settings.database_url
+        pg = EmbeddedPostgres(self.data_dir / "postgres")
+        pg.start()
+        self.services.append(pg)
+        print(f"  PostgreSQL  {pg.url}  (embedded, data in {self.data_dir / 'postgres'})", flush=True)
+        return pg.url
+
+    def _broker(self, db_url: str) -> str:
+        """The configured broker, or an embedded one that knows every registered device and nobody else."""
+        from core.broker_auth import PLATFORM_USER, tls_listener, write_files
+        from core.embedded import EmbeddedMosquitto
+
+        if self.settings.mqtt_url:
+            return self.settings.mqtt_url
+        s = self.settings
+        tls = tls_listener(s.mqtt_tls_cert_file, s.mqtt_tls_key_file, s.mqtt_tls_port)
+        for path in (tls.cert_file, tls.key_file) if tls else ():
+            if not Path(path).is_file():
+                raise RuntimeError(f"TLS certificate file {path} does not exist")
+        platform_password = _persistent_secret(self.data_dir / "mqtt-platform-password")
+        with psycopg.connect(db_url) as conn:
+            passwords, acl = write_files(conn, self.data_dir / "mosquitto-auth", self.device_secret, platform_password,
+                                         tls)
+        broker = EmbeddedMosquitto(self.data_dir / "mosquitto", password_file=passwords, acl_file=acl,
+                                   include_dir=passwords.parent / "conf.d")
+        broker.start()
+        self.services.append(broker)
+        print(f"  Mosquitto   {broker.url}  (embedded; devices log in with their own credentials)", flush=True)
+        if tls:
+            print(f"              mqtts://<this host>:{tls.port}  (TLS, {tls.cert_file})", flush=True)
+        return f"mqtt://{PLATFORM_USER}:{platform_password}@127.0.0.1:{broker.port}"
 
     def _prepare_database(self, db_url: str) -> None:
         applied = migrate(db_url)
@@ -147,9 +168,11 @@ class Stack:
         env = {**os.environ, "COCKPIT_DATABASE_URL": db_url, "COCKPIT_MQTT_URL": mqtt_url,
                "COCKPIT_DATA_DIR": str(self.data_dir),
                "API_SECRET_KEY": os.environ.get("API_SECRET_KEY") or _persistent_secret(self.data_dir / "api-secret"),
+               "SIM_DEVICE_SECRET": self.device_secret,
                "API_PORT": str(self.api_port), "DASHBOARD_PORT": str(self.dashboard_port),
                "DASHBOARD_API_URL": f"http://127.0.0.1:{self.api_port}"}
-        children = [Child("ingest", ["ingest"], env), Child("rollups", ["rollups"], env), Child("api", ["api"], env),
+        children = [Child("ingest", ["ingest"], env), Child("rollups", ["rollups"], env),
+                    Child("patrol", ["patrol"], env), Child("api", ["api"], env),
                     Child("dashboard", ["dashboard"], env)]
         if self.simulate:
             children.append(Child("simulator", ["simulate"], env))
@@ -162,8 +185,9 @@ class Stack:
             signal.signal(sig, lambda *_: self._stop.set())
         print("Starting the education cockpit platform…", flush=True)
         try:
-            db_url, mqtt_url = self._infrastructure()
+            db_url = self._database()
             self._prepare_database(db_url)
+            mqtt_url = self._broker(db_url)
             self.children = self._children(db_url, mqtt_url)
             for child in self.children:
                 child.start(self.log_dir)

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.factories",
     "tests.fixtures.app",
     "tests.fixtures.devices",
+    "tests.fixtures.browser",
 ]
