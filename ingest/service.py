@@ -24,6 +24,7 @@ from core.mqtt import LinkOptions, MqttLink
 from core.process import wait_for_shutdown
 from core.settings import PlatformSettings
 from ingest.decode import ClockPolicy, Record, Rejected, decode
+from ingest.limits import DeviceRateLimit
 from ingest.settings import IngestSettings
 from ingest.writer import ensure_staging, write_batch
 
@@ -72,6 +73,7 @@ class IngestMetrics:
         self.db_errors = Counter("ingest_db_errors", "Failed batch attempts", registry=r)
         self.callback_errors = Gauge("ingest_callback_errors", "Exceptions in MQTT callbacks", registry=r)
         self.retained_skipped = Counter("ingest_retained_skipped", "Retained replays not ingested", registry=r)
+        self.flood_limited = Counter("ingest_flood_limited", "Messages over a device's flood limit", registry=r)
 
 
 class IngestService:
@@ -86,6 +88,7 @@ class IngestService:
             max_future=timedelta(seconds=settings.max_future_s),
             max_past=timedelta(seconds=settings.max_past_s),
         )
+        self.limit = DeviceRateLimit(settings.device_rate_per_s, settings.device_burst)
         self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_max)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -189,15 +192,33 @@ class IngestService:
         records: list[Record] = []
         rejected: list[Rejected] = []
         channels: dict[str, int] = {}
+        limited = 0
         for item in batch:
-            result = decode(item.topic, item.payload, now, self.policy)
+            device_id = self._over_limit(item)
+            if device_id:
+                result = Rejected(item.topic, item.payload, self.limit.reason(), device_id)
+                limited += 1
+            else:
+                result = decode(item.topic, item.payload, now, self.policy)
             (records if isinstance(result, Record) else rejected).append(result)
             channel = item.topic.rsplit("/", 1)[-1]
             channel = channel if channel in Channel._value2member_map_ else "other"
             channels[channel] = channels.get(channel, 0) + 1
         for channel, n in channels.items():  # once per batch, not per message: this is the hot path
             self.metrics.messages.labels(channel).inc(n)
+        if limited:
+            self.metrics.flood_limited.inc(limited)
         return records, rejected
+
+    def _over_limit(self, item: Inbound) -> str | None:
+        """The device's id when this message is over its flood limit, else None."""
+        if not self.limit.enabled:
+            return None
+        try:
+            device_id, _channel = contract.parse_topic(item.topic)
+        except ValueError:
+            return None  # not a device topic: decode dead-letters it
+        return None if self.limit.allow(device_id, item.received) else device_id
 
     def _commit_with_retry(self, batch: list[Inbound]) -> None:
         records, rejected = self._decode(batch)

@@ -25,6 +25,7 @@ from core import contract
 from core.contract import BoardTelemetry, Channel
 from core.db import migrate
 from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
+from core.mqtt import release
 from core.settings import PlatformSettings, parse_mqtt_url
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -76,7 +77,7 @@ class Publisher:
 
     def close(self) -> None:
         self.client.disconnect()
-        self.client.loop_stop()
+        release(self.client)
 
 
 def stored(url: str) -> tuple[int, int]:
@@ -91,9 +92,19 @@ def boards(registry, n: int) -> list[str]:
     return [registry.device(school) for _ in range(n)]
 
 
+# These tests put thousands of readings through a handful of devices, far over what one
+# real device sends: the flood limit is off in them, and tested on its own below.
+UNLIMITED = {"batch_wait_ms": 50, "device_rate_per_s": 0}
+
+
+def worker_settings(worker_id: str, **overrides) -> IngestSettings:
+    """An ingest worker's settings for these tests."""
+    return IngestSettings(worker_id=worker_id, **{**UNLIMITED, **overrides})
+
+
 def ingest_process(group: str, worker: str) -> subprocess.Popen:
     """An ingest worker as its own process (so it can be killed -9)."""
-    env = {**os.environ, "INGEST_SHARE_GROUP": group, "INGEST_BATCH_WAIT_MS": "50"}
+    env = {**os.environ, "INGEST_SHARE_GROUP": group, **{f"INGEST_{k.upper()}": str(v) for k, v in UNLIMITED.items()}}
     return subprocess.Popen([sys.executable, "-m", "core.cli", "ingest", "--worker-id", worker], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -133,7 +144,7 @@ def test_broker_restarted_mid_stream_loses_nothing(database_url, db, registry, t
     devices = boards(registry, 4)
     own_broker = EmbeddedMosquitto(tmp_path / "broker").start()
     service = IngestService(_platform(database_url, own_broker.url),
-                            IngestSettings(worker_id=f"restart-{uuid.uuid4().hex[:6]}", batch_wait_ms=50))
+                            worker_settings(f"restart-{uuid.uuid4().hex[:6]}"))
     service.start()
     publisher = Publisher(own_broker.url)
     try:
@@ -158,7 +169,7 @@ def test_mosquitto_forgets_shared_subscriptions_on_restart(database_url, db, reg
     own_broker = EmbeddedMosquitto(tmp_path / "broker").start()
     group = f"g{uuid.uuid4().hex[:6]}"
     service = IngestService(_platform(database_url, own_broker.url),
-                            IngestSettings(worker_id=f"{group}-1", share_group=group, batch_wait_ms=50))
+                            worker_settings(f"{group}-1", share_group=group))
     service.start()
     service.stop()  # away, keeping its persistent session
     own_broker.restart()
@@ -167,7 +178,7 @@ def test_mosquitto_forgets_shared_subscriptions_on_restart(database_url, db, reg
         publisher.readings(devices, 20)
         publisher.flush()
         service = IngestService(_platform(database_url, own_broker.url),
-                                IngestSettings(worker_id=f"{group}-1", share_group=group, batch_wait_ms=50))
+                                worker_settings(f"{group}-1", share_group=group))
         service.start()
         time.sleep(2)
         assert stored(database_url)[0] == 0, "if this fails the broker now keeps shared subscriptions: revisit"
@@ -181,7 +192,7 @@ def test_two_workers_share_the_load_without_loss_or_duplicates(database_url, bro
     devices = boards(registry, 8)
     group = f"pair-{uuid.uuid4().hex[:6]}"
     workers = [IngestService(_platform(database_url, broker.url),
-                             IngestSettings(worker_id=f"{group}-{i}", share_group=group, batch_wait_ms=50))
+                             worker_settings(f"{group}-{i}", share_group=group))
                for i in (1, 2)]
     for w in workers:
         w.start()
@@ -242,8 +253,8 @@ def test_postgres_down_under_load_loses_nothing_and_memory_stays_bounded(broker,
         for d in devices:
             conn.execute("INSERT INTO device (id, kind, school_code, room, vendor, model) "
                          "VALUES (%s, 'board', '4213039999', 'r', 'v', 'm')", (d,))
-    settings = IngestSettings(worker_id=f"pgdown-{uuid.uuid4().hex[:6]}", share_group=f"g{uuid.uuid4().hex[:6]}",
-                              batch_wait_ms=50, queue_max=500, db_retry_max_s=1.0)
+    settings = worker_settings(f"pgdown-{uuid.uuid4().hex[:6]}", share_group=f"g{uuid.uuid4().hex[:6]}",
+                               queue_max=500, db_retry_max_s=1.0)
     service = IngestService(_platform(url, broker.url), settings)
     service.start()
     publisher = Publisher(broker.url)
@@ -276,3 +287,49 @@ def test_postgres_down_under_load_loses_nothing_and_memory_stays_bounded(broker,
         publisher.close()
         service.stop(end_session=True)
         pg.stop()
+
+
+def test_a_flooding_device_is_held_to_its_limit_and_the_others_are_unharmed(database_url, db, registry, tmp_path):
+    devices = boards(registry, 21)
+    flooder, others = devices[0], devices[1:]
+    own_broker = EmbeddedMosquitto(tmp_path / "broker").start()
+    service = IngestService(_platform(database_url, own_broker.url),
+                            IngestSettings(worker_id=f"flood-{uuid.uuid4().hex[:6]}", batch_wait_ms=50,
+                                           device_rate_per_s=5, device_burst=50))
+    service.start()
+    flood, neighbours = Publisher(own_broker.url), Publisher(own_broker.url)
+    try:
+        started = time.monotonic()
+        flooding = threading.Thread(target=flood.readings, args=([flooder], 3000))
+        flooding.start()
+        neighbours.readings(others, 10, pace_s=0.05)  # 200 ordinary readings while the flood runs
+        flooding.join(60)
+        flood.flush()
+        neighbours.flush()
+
+        def flooder_rows() -> tuple[int, int]:
+            kept = db.execute("SELECT count(*) AS n FROM board_telemetry WHERE device_id = %s", (flooder,)).fetchone()
+            held = db.execute("SELECT count(*) AS n FROM dead_letter WHERE device_id = %s AND reason LIKE 'flood limit%%'",
+                              (flooder,)).fetchone()
+            return kept["n"], held["n"]
+
+        def neighbour_rows() -> tuple[int, int]:
+            row = db.execute("SELECT count(*) AS n, count(DISTINCT (device_id, seq)) AS d FROM board_telemetry "
+                             "WHERE device_id <> %s", (flooder,)).fetchone()
+            return row["n"], row["d"]
+
+        wait_for(lambda: sum(flooder_rows()) >= 3000 and neighbour_rows()[0] >= 200, timeout=60)
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)  # nothing more arrives
+        kept, held = flooder_rows()
+        assert kept + held == 3000, "every flooded reading is either stored or dead-lettered whole"
+        assert 50 <= kept <= 50 + 5 * elapsed + 1, (kept, elapsed)
+        assert neighbour_rows() == (200, 200), "the other devices lost nothing"
+        assert db.execute("SELECT count(*) AS n FROM dead_letter WHERE device_id <> %s", (flooder,)).fetchone()["n"] == 0
+        assert service.metrics.flood_limited._value.get() == held
+        print(f"flood of 3000 over {elapsed:.1f} s: {kept} stored, {held} dead-lettered; neighbours 200 of 200")
+    finally:
+        flood.close()
+        neighbours.close()
+        service.stop(end_session=True)
+        own_broker.stop()
