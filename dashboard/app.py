@@ -1,46 +1,73 @@
-"""The cockpit application: shell (header, session, language) around Dash pages."""
+"""The cockpit application: shell (header, session, language, downloads) around Dash pages."""
 
 from pathlib import Path
 
 import dash
 from dash import Dash, Input, Output, State, callback, dcc, html
 
+from dashboard import api_client, export  # noqa: F401 - export registers the download callback
 from dashboard.i18n import t
+from dashboard.scope import carry
 from dashboard.settings import dashboard_settings
 
 PAGES = Path(__file__).parent / "pages"
+SCOPE = "/api/v1/scopes/{level}/{code}"
+
+# Navigation: label, path, and the API route a page needs (shown only when the API serves it).
+NAV = (
+    ("nav.overview", "/", f"{SCOPE}/overview"),
+    ("nav.equity", "/equity", f"{SCOPE}/equity"),
+    ("nav.targets", "/targets", f"{SCOPE}/targets"),
+    ("nav.devices", "/devices", f"{SCOPE}/devices"),
+    ("nav.lessons", "/lessons", f"{SCOPE}/lessons/summary"),
+    ("nav.communities", "/communities", f"{SCOPE}/communities/coverage"),
+    ("nav.patrol", "/patrol", f"{SCOPE}/alerts"),
+)
 
 
 def shell() -> html.Div:
-    """The frame every page sits in: header, navigation, session and language stores."""
-    return html.Div([
-        dcc.Location(id="url"),
+    """The frame every page sits in: header, navigation, session and language stores, downloads."""
+    return html.Div(className="cockpit", children=[
+        dcc.Location(id="url", refresh="callback-nav"),
         dcc.Store(id="session", storage_type="session"),
         dcc.Store(id="lang", storage_type="local", data="zh"),
+        dcc.Download(id="app-download"),
         html.Header(className="cockpit-header", children=[
             html.H1(id="app-title", className="cockpit-title"),
             html.Nav(id="app-nav", className="cockpit-nav"),
             html.Div(className="cockpit-tools", children=[
-                html.Span(id="app-user", className="muted"),
-                html.Button("EN / 中文", id="app-lang-toggle", className="secondary"),
+                html.Span(id="app-user", className="user"),
+                html.Button(id="app-lang-toggle", className="secondary"),
                 html.Button(id="app-logout", className="secondary"),
             ]),
         ]),
-        html.Main(className="cockpit-body", children=dash.page_container),
+        html.Main(className="cockpit-body", children=[html.Div(id="app-export-error"), dash.page_container]),
     ])
+
+
+def nav_links(pathname: str | None, search: str | None, lang: str, available: frozenset[str]) -> list:
+    """Links to the pages whose API routes exist, each keeping the scope in the URL."""
+    links = []
+    for key, path, route in NAV:
+        if route not in available:
+            continue
+        active = (pathname or "/") == path
+        links.append(dcc.Link(t(key, lang), href=carry(path, search), id=f"app-nav-{path.strip('/') or 'overview'}",
+                              className="active" if active else ""))
+    return links
 
 
 @callback(
     Output("app-title", "children"), Output("app-nav", "children"), Output("app-logout", "children"),
-    Output("app-user", "children"),
-    Input("lang", "data"), Input("session", "data"),
+    Output("app-user", "children"), Output("app-lang-toggle", "children"),
+    Input("lang", "data"), Input("session", "data"), Input("url", "pathname"), Input("url", "search"),
 )
-def render_header(lang: str, session: dict | None):
-    """Header words in the chosen language, and who is logged in."""
+def render_header(lang: str | None, session: dict | None, pathname: str | None, search: str | None):
+    """Header words in the chosen language, the pages the API supports, and who is logged in."""
     lang = lang or "zh"
-    nav = [dcc.Link(t("nav.overview", lang), href="/")]
+    nav = nav_links(pathname, search, lang, api_client.routes()) if session else []
     user = session["user"]["display_name"] if session else ""
-    return t("title", lang), nav, t("logout", lang), user
+    return t("title", lang), nav, t("logout", lang), user, t("language", lang)
 
 
 @callback(Output("lang", "data"), Input("app-lang-toggle", "n_clicks"), State("lang", "data"),

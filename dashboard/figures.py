@@ -2,48 +2,67 @@
 
 import plotly.graph_objects as go
 
-from dashboard.i18n import t
+from dashboard.i18n import figure_name, fmt_value, local_time, t
 
 BACKGROUND = "rgba(0,0,0,0)"
 TEXT = "#d7e6ff"
 GRID = "rgba(120,160,220,0.15)"
-GOOD, FAIR, POOR = "#2ecc71", "#f1c40f", "#e74c3c"
+GOOD, FAIR, POOR, NONE = "#2ecc71", "#f1c40f", "#e74c3c", "#5b6b82"
+ACCENT = "#38bdf8"
+FONT = '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif'
 
 
 def rate_colour(rate: float | None, good: float = 0.95, fair: float = 0.85) -> str:
     """Traffic-light colour of a rate against its good and fair bars."""
     if rate is None:
-        return "#5b6b82"
+        return NONE
     return GOOD if rate >= good else FAIR if rate >= fair else POOR
 
 
-def _layout(fig: go.Figure, title: str) -> go.Figure:
+def styled(fig: go.Figure, title: str, legend: bool = False) -> go.Figure:
+    """The cockpit's dark look; uirevision keeps zoom and selections across live refreshes."""
     fig.update_layout(
-        title={"text": title, "font": {"size": 18, "color": TEXT}},
-        paper_bgcolor=BACKGROUND, plot_bgcolor=BACKGROUND, font={"color": TEXT, "size": 14},
-        margin={"l": 50, "r": 20, "t": 50, "b": 60}, uirevision="keep", showlegend=False,
+        title={"text": title, "font": {"size": 18, "color": TEXT}, "x": 0.01, "y": 0.97},
+        paper_bgcolor=BACKGROUND, plot_bgcolor=BACKGROUND, font={"color": TEXT, "size": 14, "family": FONT},
+        margin={"l": 56, "r": 16, "t": 48, "b": 48}, uirevision="keep", showlegend=legend,
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        hoverlabel={"font": {"family": FONT}},
     )
-    fig.update_xaxes(gridcolor=GRID)
-    fig.update_yaxes(gridcolor=GRID)
+    fig.update_xaxes(gridcolor=GRID, zeroline=False)
+    fig.update_yaxes(gridcolor=GRID, zeroline=False)
     return fig
+
+
+def empty_figure(title: str, lang: str) -> go.Figure:
+    """A blank chart that says there is no data (instead of empty axes)."""
+    fig = go.Figure()
+    fig.add_annotation(text=t("empty", lang), showarrow=False, font={"size": 20, "color": "#7d8fb3"},
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return styled(fig, title)
 
 
 def kind_figure(availability: dict, lang: str) -> go.Figure:
     """Stacked bars of online and offline devices for each device kind."""
     kinds = availability["by_kind"]
+    if not kinds:
+        return empty_figure(t("by_kind", lang), lang)
     labels = [t(k["kind"], lang) for k in kinds]
     fig = go.Figure([
         go.Bar(name=t("online", lang), x=labels, y=[k["online"] for k in kinds], marker_color=GOOD,
                text=[k["online"] for k in kinds], textposition="inside"),
         go.Bar(name=t("offline", lang), x=labels, y=[k["devices"] - k["online"] for k in kinds],
-               marker_color="#34495e"),
+               marker_color="#34495e", text=[k["devices"] - k["online"] for k in kinds], textposition="outside"),
     ])
     fig.update_layout(barmode="stack")
-    return _layout(fig, t("by_kind", lang))
+    return styled(fig, t("by_kind", lang), legend=True)
 
 
 def children_figure(children: list[dict], lang: str) -> go.Figure:
     """Online rate of each child scope, worst first, coloured by traffic light; click drills down."""
+    if not children:
+        return empty_figure(t("children", lang), lang)
     ranked = sorted(children, key=lambda c: (c["availability"]["online_rate"] is None,
                                              c["availability"]["online_rate"] or 0))
     rates = [c["availability"]["online_rate"] for c in ranked]
@@ -55,4 +74,58 @@ def children_figure(children: list[dict], lang: str) -> go.Figure:
         hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
     ))
     fig.update_yaxes(range=[0, 110], ticksuffix="%")
-    return _layout(fig, t("children", lang))
+    return styled(fig, t("children", lang))
+
+
+def trend_figure(points: list[dict], info: dict, title: str, lang: str) -> go.Figure:
+    """A figure over time (x in local time), with a marker on the latest value."""
+    known = [p for p in points if p["value"] is not None]
+    if not known:
+        return empty_figure(title, lang)
+    x = [local_time(p["bucket"]).strftime("%Y-%m-%d %H:%M") for p in known]
+    ratio = info.get("unit") == "ratio"
+    y = [p["value"] * 100 if ratio else p["value"] for p in known]
+    fig = go.Figure(go.Scatter(
+        x=x, y=y, mode="lines", line={"color": ACCENT, "width": 3, "shape": "spline", "smoothing": 0.4},
+        fill="tozeroy", fillcolor="rgba(56,189,248,0.12)",
+        hovertemplate="%{x}<br>%{y:.1f}" + ("%" if ratio else "") + "<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(x=x[-1:], y=y[-1:], mode="markers+text", marker={"size": 10, "color": "#fff"},
+                             text=[fmt_value(known[-1]["value"], info.get("unit", ""), lang)],
+                             textposition="top left", hoverinfo="skip"))
+    if ratio:
+        fig.update_yaxes(range=[0, 105], ticksuffix="%")
+    fig.update_xaxes(tickformat="%m-%d %H:%M", nticks=8)
+    return styled(fig, title)
+
+
+def colour_range(values: list[float], unit: str, better: str) -> tuple[float, float]:
+    """The colour scale's ends: rates against fixed bars (so 100% is green), other figures by their spread."""
+    if unit == "ratio":
+        return (min([*values, 0.8]), 1.0) if better == "higher" else (0.0, max([*values, 0.2]))
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    return (low, high) if high > low else (low - 1, high + 1)
+
+
+def treemap_figure(children: list[dict], key: str, info: dict, title: str, lang: str) -> go.Figure:
+    """Children as tiles: area by devices, colour by the chosen figure (red is worse); click drills down."""
+    if not children:
+        return empty_figure(title, lang)
+    unit, better = info.get("unit", ""), info.get("better", "higher")
+    values = [c["figures"].get(key, {}).get("value") for c in children]
+    known = [v for v in values if v is not None]
+    sizes = [max(c["figures"].get("devices", {}).get("value") or 0, 1) for c in children]
+    scale = [[0, POOR], [0.5, FAIR], [1, GOOD]] if better == "higher" else [[0, GOOD], [0.5, FAIR], [1, POOR]]
+    low, high = colour_range(known, unit, better)
+    fig = go.Figure(go.Treemap(
+        labels=[c["name"] for c in children], parents=[""] * len(children), values=sizes,
+        ids=[c["code"] for c in children], customdata=[[c["level"], c["code"]] for c in children],
+        text=[fmt_value(v, unit, lang) for v in values],
+        texttemplate="<b>%{label}</b><br>%{text}", textfont={"size": 16, "family": FONT},
+        hovertemplate="%{label}<br>" + figure_name(info, lang) + ": %{text}<extra></extra>",
+        marker={"colors": [v if v is not None else (min(known) if known else 0) for v in values],
+                "colorscale": scale, "line": {"color": "#06122b", "width": 2},
+                "cmin": low, "cmax": high, "pad": {"t": 0, "l": 0, "r": 0, "b": 0}},
+        tiling={"pad": 2}, sort=True, root={"color": BACKGROUND}, pathbar={"visible": False},
+    ))
+    return styled(fig, title).update_layout(margin={"l": 4, "r": 4, "t": 44, "b": 4})

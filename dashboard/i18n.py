@@ -1,33 +1,11 @@
-"""The cockpit's words in Chinese (default) and English, and Chinese number formatting."""
+"""The cockpit's words in Chinese (default) and English, and Chinese number and time formatting."""
 
-STRINGS: dict[str, dict[str, str]] = {
-    "title": {"zh": "教育信息化数字驾驶舱", "en": "Education Technology Cockpit"},
-    "nav.overview": {"zh": "运行监测", "en": "Operations"},
-    "login": {"zh": "登录", "en": "Log in"},
-    "logout": {"zh": "退出", "en": "Log out"},
-    "username": {"zh": "用户名", "en": "Username"},
-    "password": {"zh": "密码", "en": "Password"},
-    "login.failed": {"zh": "登录失败:用户名或密码错误", "en": "Login failed: wrong username or password"},
-    "devices": {"zh": "设备总数", "en": "Devices"},
-    "online": {"zh": "在线设备", "en": "Online"},
-    "online_rate": {"zh": "在线率", "en": "Online rate"},
-    "board": {"zh": "触控一体机", "en": "Touch boards"},
-    "recorder": {"zh": "录播教室", "en": "Recording rooms"},
-    "gateway": {"zh": "校园网关", "en": "Gateways"},
-    "by_kind": {"zh": "分类在线情况", "en": "Online by device kind"},
-    "children": {"zh": "下级在线率", "en": "Online rate of each child"},
-    "offline": {"zh": "离线", "en": "Offline"},
-    "province": {"zh": "省", "en": "Province"},
-    "city": {"zh": "市(州)", "en": "City"},
-    "county": {"zh": "县(市、区)", "en": "County"},
-    "school": {"zh": "学校", "en": "School"},
-    "community": {"zh": "教联体", "en": "Community"},
-    "name": {"zh": "名称", "en": "Name"},
-    "as_of": {"zh": "数据时间", "en": "As of"},
-    "empty": {"zh": "暂无数据", "en": "No data"},
-    "loading": {"zh": "加载中…", "en": "Loading…"},
-    "login.required": {"zh": "请先登录", "en": "Please log in"},
-}
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from dashboard.strings import STRINGS
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def t(key: str, lang: str = "zh") -> str:
@@ -48,3 +26,51 @@ def fmt_count(n: int | float | None, lang: str = "zh") -> str:
 def fmt_rate(r: float | None) -> str:
     """A rate as a percentage with one decimal."""
     return "—" if r is None else f"{r * 100:.1f}%"
+
+
+def fmt_value(value: float | None, unit: str, lang: str = "zh") -> str:
+    """A figure's value in its unit (ratio as %, count the Chinese way, hours, ms, Mbit/s)."""
+    if value is None:
+        return "—"
+    if unit == "ratio":
+        return fmt_rate(value)
+    if unit == "percent":
+        return f"{value:.1f}%"
+    if unit == "count":
+        return fmt_count(value, lang)
+    suffix = {"hours": t("unit.hours", lang), "ms": " ms", "mbps": " Mbit/s"}.get(unit, "")
+    return f"{value:,.2f}{suffix}" if abs(value) < 100 else f"{fmt_count(value, lang)}{suffix}"
+
+
+def fmt_gap(gap: float | None, unit: str, lang: str = "zh") -> str:
+    """How far a value is from its target (— when met or unknown)."""
+    if gap is None or gap <= 0:
+        return "—"
+    return fmt_value(gap, unit, lang)
+
+
+def parse_time(iso: str | None) -> datetime | None:
+    """An ISO time from the API (UTC, 'Z' or offset) as an aware datetime; naive ones are taken as UTC."""
+    if not iso:
+        return None
+    parsed = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def local_time(iso: str | None) -> datetime | None:
+    """An API time in Asia/Shanghai local time."""
+    parsed = parse_time(iso)
+    return parsed.astimezone(LOCAL_TZ) if parsed else None
+
+
+def fmt_time(iso: str | None, seconds: bool = False) -> str:
+    """An API time shown in local time (Asia/Shanghai), e.g. 2026-11-25 09:20."""
+    local = local_time(iso)
+    if local is None:
+        return "—"
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def figure_name(info: dict, lang: str = "zh") -> str:
+    """A catalogue figure's name in the chosen language."""
+    return info.get(lang) or info.get("zh") or info["key"]

@@ -1,108 +1,185 @@
-"""运行监测 Operation monitoring: a scope's availability now, its children, drill-down."""
-
-from urllib.parse import parse_qs, urlencode
+"""运行监测 Operation monitoring: a scope's devices now, its trend, its children and the worst of them."""
 
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, figures
-from dashboard.i18n import fmt_count, fmt_rate, t
+from dashboard.components import empty, error_box, export_buttons, graph, light, panel, table, tile
+from dashboard.i18n import figure_name, fmt_count, fmt_gap, fmt_rate, fmt_time, fmt_value, t
+from dashboard.scope import breadcrumb, href, requested_scope, scope_search
 from dashboard.settings import dashboard_settings
 
 dash.register_page(__name__, path="/", title="运行监测 · 教育信息化数字驾驶舱", order=0)
 
-
-def scope_href(level: str, code: str) -> str:
-    """The cockpit URL of a scope."""
-    return "/?" + urlencode({"level": level, "code": code})
+HEADLINE = ("devices", "online_rate", "boards_in_use_now", "recorders_live_now")
+RANK_LIMIT = 10
+FEED_LENGTH = 8
+SEVERITY_LIGHT = {"critical": "missed", "major": "behind", "warning": "behind", "info": "no_data"}
 
 
 def layout(**_query) -> html.Div:
-    """Breadcrumb, headline tiles, kind breakdown and children; refreshed live."""
-    return html.Div([
+    """Breadcrumb, headline tiles, trend, kinds, alert feed, children treemap, worst ranking and children table."""
+    return html.Div(className="page overview", children=[
         dcc.Interval(id="overview-refresh", interval=dashboard_settings().refresh_ms),
-        html.Div(id="overview-error"),
-        html.Div(id="overview-breadcrumb", className="breadcrumb"),
-        dcc.Loading(html.Div(id="overview-tiles", className="tiles"), type="dot"),
-        html.Div(className="panels", children=[
-            html.Div(className="panel", children=dcc.Graph(id="overview-kinds", config={"displayModeBar": False})),
-            html.Div(className="panel", children=dcc.Graph(id="overview-children", config={"displayModeBar": False})),
+        html.Div(className="page-head", children=[
+            html.Div(id="overview-breadcrumb", className="breadcrumb"),
+            html.Div(id="overview-as-of", className="muted as-of"),
         ]),
-        html.Table(id="overview-table", className="children-table"),
-        html.Div(id="overview-as-of", className="muted"),
+        html.Div(id="overview-error"),
+        html.Div(id="overview-tiles", className="tiles", children=[
+            tile("", "—", f"overview-placeholder-{i}") for i in range(len(HEADLINE) + 1)]),
+        html.Div(id="overview-content", className="overview-grid", children=[
+            panel(graph("overview-trend")),
+            panel(graph("overview-kinds")),
+            panel(html.Div(id="overview-alert-feed", className="scroll"), title=html.Span(id="overview-feed-title"),
+                  class_name="feed-panel"),
+            panel(html.Div([
+                html.Div(className="inline-control", children=[
+                    html.Label(id="overview-figure-label", htmlFor="overview-figure"),
+                    dcc.Dropdown(id="overview-figure", value="online_rate",
+                                 options=[{"label": t("online_rate", "zh"), "value": "online_rate"}], clearable=False, searchable=False),
+                ]),
+                graph("overview-treemap", 362),
+            ])),
+            panel(html.Div(id="overview-ranking", className="scroll"), class_name="ranking-panel"),
+            panel(html.Div(id="overview-children-table", className="scroll"), class_name="children-panel"),
+        ]),
     ])
 
 
-def _requested_scope(search: str | None, session: dict) -> tuple[str, str]:
-    query = parse_qs((search or "").lstrip("?"))
-    if "level" in query and "code" in query:
-        return query["level"][0], query["code"][0]
-    return session["user"]["scope_level"], session["user"]["scope_code"]
+def headline_tiles(figs: dict, availability: dict, alerts: int, lang: str) -> list:
+    """The headline numbers of a scope; the online rate carries its target's traffic light."""
+    rate = figs["online_rate"]
+    status = (rate.get("target") or {}).get("status")
+    note = f"{t('target', lang)} {fmt_rate((rate.get('target') or {}).get('value'))}" if status else None
+    return [
+        tile(t("devices", lang), fmt_count(figs["devices"]["value"], lang), "overview-devices"),
+        tile(t("online_rate", lang), fmt_rate(rate["value"]), "overview-online-rate", status, note),
+        tile(t("online", lang), fmt_count(availability["online"], lang), "overview-online"),
+        tile(t("boards_in_use_now", lang), fmt_count(figs["boards_in_use_now"]["value"], lang), "overview-boards"),
+        tile(t("recorders_live_now", lang), fmt_count(figs["recorders_live_now"]["value"], lang), "overview-live"),
+        tile(t("open_alerts", lang), fmt_count(alerts, lang), "overview-alerts", "missed" if alerts else "met"),
+    ]
 
 
-def _breadcrumb(scope: dict, user: dict) -> list:
-    own = (user["scope_level"], user["scope_code"])
-    trail, reachable = [], False
-    for p in scope["parents"]:
-        reachable = reachable or (p["level"], p["code"]) == own
-        if reachable:
-            trail += [dcc.Link(p["name"], href=scope_href(p["level"], p["code"])), html.Span("›", className="sep")]
-    return trail + [html.Span(scope["name"], id="overview-scope-name")]
+def children_table(children: list[dict], lang: str) -> html.Table:
+    """Each child's devices, online devices and online rate; its name drills down."""
+    rows = [[dcc.Link(c["name"], href=href("/", c["level"], c["code"]), id=f"overview-child-{c['code']}"),
+             fmt_count(c["availability"]["devices"], lang), fmt_count(c["availability"]["online"], lang),
+             html.Span(fmt_rate(c["availability"]["online_rate"]),
+                       style={"color": figures.rate_colour(c["availability"]["online_rate"])})]
+            for c in children]
+    return table([t("name", lang), t("devices", lang), t("online", lang), t("online_rate", lang)], rows, lang,
+                 "overview-table")
 
 
-def _tile(label: str, value: str, tile_id: str) -> html.Div:
-    return html.Div(className="tile", children=[html.Div(label, className="label"),
-                                                html.Div(value, className="value", id=tile_id)])
+def ranking_table(ranking: dict, lang: str) -> html.Table:
+    """The worst children by one figure, with their target status and gap."""
+    unit = ranking["figure"]["unit"]
+    rows = [[i["rank"], dcc.Link(i["name"], href=href("/", i["level"], i["code"])), fmt_value(i["value"], unit, lang),
+             light((i.get("target") or {}).get("status"), lang) if i.get("target") else "—",
+             fmt_gap((i.get("target") or {}).get("gap"), unit, lang)] for i in ranking["items"]]
+    return table([t("rank", lang), t("name", lang), figure_name(ranking["figure"], lang), t("status", lang),
+                  t("gap", lang)], rows, lang, "overview-ranking-table")
 
 
-def _table(children: list[dict], lang: str) -> list:
-    head = html.Tr([html.Th(t("name", lang)), html.Th(t("devices", lang)), html.Th(t("online", lang)),
-                    html.Th(t("online_rate", lang))])
-    rows = [html.Tr([
-        html.Td(dcc.Link(c["name"], href=scope_href(c["level"], c["code"]), id=f"overview-child-{c['code']}")),
-        html.Td(fmt_count(c["availability"]["devices"], lang)), html.Td(fmt_count(c["availability"]["online"], lang)),
-        html.Td(fmt_rate(c["availability"]["online_rate"])),
-    ]) for c in children]
-    return [html.Thead(head), html.Tbody(rows)]
+def alert_feed(alerts: list[dict], level: str, code: str, lang: str) -> html.Div:
+    """The latest firing alerts, newest first: severity, where, what, since when; each opens its device."""
+    if not alerts:
+        return empty(lang)
+    newest = sorted(alerts, key=lambda a: a["first_seen"], reverse=True)[:FEED_LENGTH]
+    return html.Ul(className="feed", id="overview-feed-list", children=[
+        html.Li([html.Span(t(f"severity.{a['severity']}", lang), className=f"light light-{SEVERITY_LIGHT[a['severity']]}"),
+                 dcc.Link(f"{a['school_name']} {a['room'] or ''}", href=href("/device", level, code, id=a["device_id"])),
+                 html.Span(a["rule_title"], className="what"), html.Span(fmt_time(a["first_seen"]), className="muted")])
+        for a in newest])
 
 
 @callback(
     Output("overview-breadcrumb", "children"), Output("overview-tiles", "children"),
-    Output("overview-kinds", "figure"), Output("overview-children", "figure"),
-    Output("overview-table", "children"), Output("overview-as-of", "children"), Output("overview-error", "children"),
+    Output("overview-kinds", "figure"), Output("overview-trend", "figure"),
+    Output("overview-children-table", "children"), Output("overview-alert-feed", "children"),
+    Output("overview-feed-title", "children"), Output("overview-as-of", "children"),
+    Output("overview-error", "children"), Output("overview-content", "hidden"),
     Input("overview-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
     State("session", "data"),
 )
 def refresh(_n: int | None, search: str | None, lang: str | None, session: dict | None):
-    """Fetch the scope's overview and render every panel."""
+    """Fetch the scope's overview, headline figures and trend, and render them."""
     lang = lang or "zh"
     if not session:
         raise dash.exceptions.PreventUpdate
-    level, code = _requested_scope(search, session)
+    level, code = requested_scope(search, session)
+    base, token = f"/api/v1/scopes/{level}/{code}", session["token"]
     try:
-        data = api_client.get(session["token"], f"/api/v1/scopes/{level}/{code}/overview")
+        data = api_client.get(token, f"{base}/overview")
+        figs = api_client.get(token, f"{base}/figures", keys=",".join(HEADLINE))
+        trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket="hour", days=2)
+        summary = api_client.get(token, f"{base}/alerts/summary")
+        alerts = api_client.get(token, f"{base}/alerts", state=["firing", "acknowledged"], limit=200)
     except api_client.ApiError as exc:
-        error = html.Div(str(exc), className="error", id="overview-error-message")
-        return (dash.no_update,) * 6 + (error,)
-    a = data["availability"]
-    tiles = [
-        _tile(t("devices", lang), fmt_count(a["devices"], lang), "overview-devices"),
-        _tile(t("online", lang), fmt_count(a["online"], lang), "overview-online"),
-        _tile(t("online_rate", lang), fmt_rate(a["online_rate"]), "overview-online-rate"),
-    ] + [_tile(t(k["kind"], lang), f"{fmt_count(k['online'], lang)} / {fmt_count(k['devices'], lang)}",
-               f"overview-kind-{k['kind']}") for k in a["by_kind"]]
+        return [], [], {}, {}, [], [], "", "", error_box(exc, "overview-error-message", lang), True
+    tools = export_buttons("children", f"{base}/ranking", lang, figure="online_rate", order="best", limit=10000)
+    children = panel(children_table(data["children"], lang), t("children.table", lang), tools)
     return (
-        _breadcrumb(data["scope"], session["user"]), tiles, figures.kind_figure(a, lang),
-        figures.children_figure(data["children"], lang), _table(data["children"], lang),
-        f"{t('as_of', lang)}: {data['as_of'][:19].replace('T', ' ')} UTC", None,
+        breadcrumb(data["scope"], session["user"], "/", "overview"),
+        headline_tiles(figs["figures"], data["availability"], summary["open"], lang),
+        figures.kind_figure(data["availability"], lang),
+        figures.trend_figure(trend["points"], trend["figure"], t("trend.online", lang), lang),
+        children.children, alert_feed(alerts, level, code, lang), t("alerts.feed", lang),
+        f"{t('as_of', lang)} {fmt_time(data['as_of'], seconds=True)}", None, False,
     )
 
 
-@callback(Output("url", "search", allow_duplicate=True), Input("overview-children", "clickData"),
+@callback(Output("overview-figure", "options"), Output("overview-figure", "value"),
+          Output("overview-figure-label", "children"),
+          Input("lang", "data"), State("session", "data"), State("overview-figure", "value"))
+def figure_options(lang: str | None, session: dict | None, current: str | None):
+    """The catalogue of figures to colour the children by."""
+    lang = lang or "zh"
+    if not session:
+        raise dash.exceptions.PreventUpdate
+    try:
+        catalogue = api_client.get(session["token"], "/api/v1/figures")
+    except api_client.ApiError:
+        catalogue = []  # the same failure reaches the treemap callback, which shows the API's message
+    options = [{"label": figure_name(f, lang), "value": f["key"]} for f in catalogue]
+    return options, current or "online_rate", t("treemap.figure", lang)
+
+
+@callback(
+    Output("overview-treemap", "figure"), Output("overview-ranking", "children"),
+    Input("overview-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
+    Input("overview-figure", "value"), State("session", "data"),
+)
+def children_by_figure(_n: int | None, search: str | None, lang: str | None, key: str | None,
+                       session: dict | None):
+    """The children coloured by the chosen figure, and the worst of them by it."""
+    lang, key = lang or "zh", key or "online_rate"
+    if not session:
+        raise dash.exceptions.PreventUpdate
+    level, code = requested_scope(search, session)
+    base, token = f"/api/v1/scopes/{level}/{code}", session["token"]
+    try:
+        figs = api_client.get(token, f"{base}/figures", keys=f"{key},devices")
+        ranking = api_client.get(token, f"{base}/ranking", figure=key, order="worst", limit=RANK_LIMIT)
+    except api_client.ApiError as exc:
+        return figures.empty_figure(t("treemap", lang), lang), error_box(exc, "overview-rank-error", lang)
+    info = ranking["figure"]
+    title = f"{t('treemap', lang)} · {figure_name(info, lang)}"
+    head = html.Div(className="panel-head", children=[
+        html.H3(f"{t('ranking', lang)} · {figure_name(info, lang)}", className="panel-title"),
+        html.Div(export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000),
+                 className="panel-tools")])
+    body = ranking_table(ranking, lang) if ranking["items"] else empty(lang)
+    return figures.treemap_figure(figs["children"], key, info, title, lang), [head, body]
+
+
+@callback(Output("url", "search", allow_duplicate=True), Input("overview-treemap", "clickData"),
           prevent_initial_call=True)
 def drill_down(click: dict | None):
-    """A click on a child's bar opens that child."""
-    if not click or not click.get("points"):
+    """A click on a child's tile opens that child."""
+    if not click or not click.get("points") or not click["points"][0].get("customdata"):
         raise dash.exceptions.PreventUpdate
-    level, code = click["points"][0]["customdata"]
-    return "?" + urlencode({"level": level, "code": code})
+    level, code = click["points"][0]["customdata"][:2]
+    return scope_search(level, code)

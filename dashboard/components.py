@@ -1,0 +1,69 @@
+"""Pieces every page is built from: tiles, panels, tables, error boxes, export buttons."""
+
+from urllib.parse import urlencode
+
+from dash import dcc, html
+
+from dashboard.api_client import ApiError
+from dashboard.i18n import t
+
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
+
+
+def tile(label: str, value: str, tile_id: str, status: str | None = None, note: str | None = None) -> html.Div:
+    """A headline number with its label; `status` (met/behind/missed) colours its edge."""
+    children = [html.Div(label, className="label"), html.Div(value, className="value", id=tile_id)]
+    if note:
+        children.append(html.Div(note, className="note"))
+    return html.Div(className=f"tile tile-{status}" if status else "tile", children=children)
+
+
+def error_box(exc: ApiError | Exception, box_id: str, lang: str) -> html.Div:
+    """The API's message, shown where the page's figures would be."""
+    if not getattr(exc, "reached", True):  # the live refresh brings the page back by itself
+        return html.Div(className="error", id=box_id, role="alert", title=str(exc),
+                        children=html.B(t("error.unreachable", lang)))
+    return html.Div(className="error", id=box_id, role="alert",
+                    children=[html.B(t("error.api", lang) + " "), html.Span(str(exc))])
+
+
+def empty(lang: str) -> html.Div:
+    """What an empty list or chart says."""
+    return html.Div(t("empty", lang), className="empty")
+
+
+def light(status: str | None, lang: str, label: str | None = None) -> html.Span:
+    """A traffic light for a target status (met / behind / missed / no data), optionally with its own label."""
+    status = status or "no_data"
+    return html.Span(label or t(f"status.{status}", lang), className=f"light light-{status}")
+
+
+def panel(children, title: str | None = None, tools=None, class_name: str = "") -> html.Section:
+    """A framed panel with an optional title row (title left, tools such as export buttons right)."""
+    # `is None`, not falsiness: a Dash component without children is falsy but still belongs on the page
+    head = [] if title is None and tools is None else [html.Div(className="panel-head", children=[
+        html.H3("" if title is None else title, className="panel-title"),
+        html.Div([] if tools is None else tools, className="panel-tools")])]
+    return html.Section(className=f"panel {class_name}".strip(), children=head + [children])
+
+
+def graph(graph_id: str, height: int = 320) -> dcc.Graph:
+    """A figure slot of a fixed height that keeps the user's zoom across refreshes (figures set uirevision)."""
+    return dcc.Graph(id=graph_id, config=GRAPH_CONFIG, style={"height": f"{height}px"})
+
+
+def table(headers: list[str], rows: list[list], lang: str, table_id: str | None = None) -> html.Table:
+    """A table with a header row; one row saying t('empty') when there are no rows."""
+    body = [html.Tr([html.Td(c) for c in row]) for row in rows] or [
+        html.Tr(html.Td(t("empty", lang), colSpan=len(headers), className="empty"))]
+    kwargs = {"id": table_id} if table_id else {}
+    return html.Table(className="data-table", children=[
+        html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(body)], **kwargs)
+
+
+def export_buttons(table_name: str, path: str, lang: str, **params) -> list[html.Button]:
+    """A CSV and an XLSX button that download the table through the API (see dashboard.export)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return [html.Button(t(f"export.{fmt}", lang), className="export", n_clicks=0,
+                        id={"type": "export", "table": table_name, "path": path, "query": query, "fmt": fmt})
+            for fmt in ("csv", "xlsx")]

@@ -1,0 +1,80 @@
+"""Figures of the three classrooms (三个课堂) and of the communities (教联体)."""
+
+import plotly.graph_objects as go
+
+from dashboard.figures import ACCENT, FAIR, GOOD, POOR, empty_figure, rate_colour, styled
+from dashboard.i18n import t
+
+KIND_COLOURS = {"dedicated": ACCENT, "master": "#a78bfa", "elite": FAIR}
+COMMUNITY_COLOURS = {"merged": ACCENT, "co_built": "#a78bfa", "collaborative": FAIR, "mixed": GOOD}
+
+
+def weekly_figure(weeks: list[dict], title: str, lang: str) -> go.Figure:
+    """Sessions held, interrupted and missed per ISO week (bars) and the opening rate (line, right axis)."""
+    weeks = [w for w in weeks if w["sessions_past"]]
+    if not weeks:
+        return empty_figure(title, lang)
+    x = [w["week"] for w in weeks]
+    fig = go.Figure([
+        go.Bar(name=t("lessons.held", lang), x=x, y=[w["sessions_held"] for w in weeks], marker_color=GOOD),
+        go.Bar(name=t("lessons.interrupted", lang), x=x, y=[w["sessions_interrupted"] for w in weeks],
+               marker_color=FAIR),
+        go.Bar(name=t("lessons.missed", lang), x=x, y=[w["sessions_missed"] for w in weeks], marker_color=POOR),
+        go.Scatter(name=t("lessons.opening_rate", lang), x=x, y=[(w["opening_rate"] or 0) * 100 for w in weeks],
+                   yaxis="y2", mode="lines+markers+text", line={"color": "#fff", "width": 3},
+                   text=[f"{(w['opening_rate'] or 0) * 100:.0f}%" for w in weeks], textposition="top center"),
+    ])
+    fig.update_layout(barmode="stack", yaxis2={"overlaying": "y", "side": "right", "range": [0, 115],
+                                                "tickvals": [0, 25, 50, 75, 100], "ticksuffix": "%",
+                                                "showgrid": False})
+    return styled(fig, title, legend=True)
+
+
+def kinds_figure(figures: list[dict], title: str, lang: str) -> go.Figure:
+    """Opening rate (开课率) of each kind of classroom this week, with held / past sessions."""
+    kinds = [f for f in figures if f["kind"] != "all" and f["sessions_past"]]
+    if not kinds:
+        return empty_figure(title, lang)
+    rates = [f["opening_rate"] for f in kinds]
+    fig = go.Figure(go.Bar(
+        x=[t(f"lessons.kind.{f['kind']}", lang) for f in kinds], y=[(r or 0) * 100 for r in rates],
+        marker_color=[KIND_COLOURS.get(f["kind"], ACCENT) for f in kinds],
+        text=[f"{(r or 0) * 100:.0f}%  ({f['sessions_held']}/{f['sessions_past']})" for r, f in zip(rates, kinds,
+                                                                                                  strict=True)],
+        textposition="outside", hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
+    fig.update_yaxes(range=[0, 115], ticksuffix="%")
+    return styled(fig, title)
+
+
+def coverage_figure(children: list[dict], targets: list[dict], title: str, lang: str) -> go.Figure:
+    """Each child's share of compulsory schools inside a community, against the yearly targets."""
+    rows = [c for c in children if c["figures"]["coverage_rate"] is not None]
+    if not rows:
+        return empty_figure(title, lang)
+    rows.sort(key=lambda c: c["figures"]["coverage_rate"])
+    bar = max((g["target"] for g in targets), default=0.8)
+    rates = [c["figures"]["coverage_rate"] for c in rows]
+    fig = go.Figure(go.Bar(
+        x=[c["name"] for c in rows], y=[r * 100 for r in rates], marker_color=[rate_colour(r, bar, bar - 0.1)
+                                                                                for r in rates],
+        customdata=[[c["level"], c["code"]] for c in rows], text=[f"{r * 100:.0f}%" for r in rates],
+        textposition="outside", hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
+    for goal in targets:
+        fig.add_hline(y=goal["target"] * 100, line={"dash": "dash", "color": "#9ec5ff", "width": 1.5},
+                      annotation_text=f"{goal['year_end']} ≥ {goal['target'] * 100:.0f}%",
+                      annotation_position="top left", annotation_font_color="#9ec5ff")
+    fig.update_yaxes(range=[0, 115], ticksuffix="%")
+    fig.update_xaxes(tickangle=-35 if len(rows) > 10 else 0)
+    return styled(fig, title)
+
+
+def community_kinds_figure(by_kind: dict[str, int], title: str, lang: str) -> go.Figure:
+    """Communities by kind (融合型, 共建型, 协作型, 融合+共建) as a ring."""
+    kinds = [k for k, n in by_kind.items() if n]
+    if not kinds:
+        return empty_figure(title, lang)
+    fig = go.Figure(go.Pie(
+        labels=[t(f"community.kind.{k}", lang) for k in kinds], values=[by_kind[k] for k in kinds], hole=0.55,
+        marker={"colors": [COMMUNITY_COLOURS.get(k, ACCENT) for k in kinds], "line": {"color": "#06122b", "width": 2}},
+        textinfo="label+value", textfont={"size": 15}, insidetextorientation="horizontal", sort=False))
+    return styled(fig, title, legend=False)

@@ -1,0 +1,103 @@
+"""教联体 Communities: coverage of compulsory schools against the targets, kinds, size, and the list."""
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import api_client, lesson_figures
+from dashboard.components import error_box, export_buttons, graph, light, panel, table, tile
+from dashboard.figures import rate_colour
+from dashboard.i18n import fmt_count, fmt_rate, t
+from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.settings import dashboard_settings
+
+dash.register_page(__name__, path="/communities", title="教联体 · 教育信息化数字驾驶舱", order=5)
+
+
+def layout(**_query) -> html.Div:
+    """Coverage tiles, coverage by child against the targets, kinds, and the community list."""
+    return html.Div(className="page communities", children=[
+        dcc.Interval(id="communities-refresh", interval=2 * dashboard_settings().refresh_ms),
+        html.Div(className="page-head", children=[html.Div(id="communities-breadcrumb", className="breadcrumb")]),
+        html.Div(id="communities-error"),
+        html.Div(id="communities-content", children=[
+            html.Div(id="communities-tiles", className="tiles"),
+            html.Div(className="grid-3", children=[
+                panel(graph("communities-coverage", 340), class_name="span-2"),
+                panel(graph("communities-kinds", 340))]),
+            panel(html.Div(id="communities-list", className="scroll table-360")),
+        ]),
+    ])
+
+
+def coverage_tiles(f: dict, lang: str) -> list:
+    """Coverage against each year's target, and the shape of the communities."""
+    goals = [tile(t("communities.target", lang).format(year=g["year_end"], target=fmt_rate(g["target"])),
+                  t("status.met" if g["met"] else "status.missed", lang) if g["met"] is not None else "—",
+                  f"communities-target-{g['year_end']}", "met" if g["met"] else "missed")
+             for g in f["targets"]]
+    return [
+        tile(t("communities.coverage", lang), fmt_rate(f["coverage_rate"]), "communities-coverage-rate",
+             note=f"{fmt_count(f['covered_schools'], lang)} / {fmt_count(f['compulsory_schools'], lang)}"),
+        *goals,
+        tile(t("communities.count", lang), fmt_count(f["communities"], lang), "communities-count"),
+        tile(t("communities.avg_members", lang), "—" if f["avg_members"] is None else f"{f['avg_members']:.1f}",
+             "communities-avg-members", note=f"max {f['max_members'] or '—'}"),
+        tile(t("communities.over_cap", lang).format(cap=f["member_cap"]), fmt_count(f["over_cap"], lang),
+             "communities-over-cap", "missed" if f["over_cap"] else "met"),
+        tile(t("communities.cross_county", lang), fmt_count(f["cross_county"], lang), "communities-cross-county"),
+    ]
+
+
+def community_table(rows: list[dict], lang: str) -> html.Table:
+    """Each community: kind, lead school, members, members' devices online now, lessons from the lead."""
+    body = [[dcc.Link(c["name"], href=href("/", "community", c["code"]), id=f"communities-link-{c['code']}"),
+             light("no_data", lang, t(f"community.kind.{c['kind']}", lang)), c["lead_school_name"] or "—",
+             c["members"], html.Span(fmt_rate(c["member_online_rate"]),
+                                     style={"color": rate_colour(c["member_online_rate"])}),
+             c["pairs_active"], c["lessons_held"], c["founded_on"] or "—"] for c in rows]
+    return table([t("name", lang), t("type", lang), t("communities.lead", lang), t("communities.members", lang),
+                  t("communities.member_online", lang), t("communities.pairs_active", lang),
+                  t("communities.lessons_held", lang), t("communities.founded", lang)], body, lang,
+                 "communities-table")
+
+
+@callback(
+    Output("communities-breadcrumb", "children"), Output("communities-tiles", "children"),
+    Output("communities-coverage", "figure"), Output("communities-kinds", "figure"),
+    Output("communities-list", "children"), Output("communities-error", "children"),
+    Output("communities-content", "hidden"),
+    Input("communities-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
+    State("session", "data"),
+)
+def refresh(_n, search, lang, session):
+    """Fetch the scope's coverage and its communities."""
+    lang = lang or "zh"
+    if not session:
+        raise dash.exceptions.PreventUpdate
+    level, code = requested_scope(search, session)
+    base, token = f"/api/v1/scopes/{level}/{code}", session["token"]
+    try:
+        coverage = api_client.get(token, f"{base}/communities/coverage")
+        communities = api_client.get(token, f"{base}/communities")
+    except api_client.ApiError as exc:
+        return [], [], {}, {}, [], error_box(exc, "communities-error-message", lang), True
+    f = coverage["figures"]
+    head = html.Div(className="panel-head", children=[
+        html.H3(t("communities.list", lang), className="panel-title"),
+        html.Div(export_buttons("communities", f"{base}/communities", lang), className="panel-tools")])
+    return (
+        breadcrumb(coverage["scope"], session["user"], "/communities", "communities"), coverage_tiles(f, lang),
+        lesson_figures.coverage_figure(coverage["children"], f["targets"], t("communities.by_child", lang), lang),
+        lesson_figures.community_kinds_figure(f["by_kind"], t("communities.by_kind", lang), lang),
+        [head, community_table(communities, lang)], None, False,
+    )
+
+
+@callback(Output("url", "search", allow_duplicate=True), Input("communities-coverage", "clickData"),
+          prevent_initial_call=True)
+def drill_down(click: dict | None):
+    """A click on a child's bar opens that child."""
+    if not click or not click.get("points") or not click["points"][0].get("customdata"):
+        raise dash.exceptions.PreventUpdate
+    level, code = click["points"][0]["customdata"][:2]
+    return f"?level={level}&code={code}"

@@ -1,0 +1,163 @@
+"""设备详情 Device detail: state now, readings over the day, recent events, commands and a form to send one."""
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import api_client, device_figures
+from dashboard.commands import command_body, command_options
+from dashboard.components import error_box, export_buttons, graph, panel, table
+from dashboard.i18n import fmt_time, t
+from dashboard.scope import carry, query_values
+from dashboard.settings import dashboard_settings
+
+dash.register_page(__name__, path="/device", title="设备详情 · 教育信息化数字驾驶舱", order=9)
+
+
+def layout(**_query) -> html.Div:
+    """State, history, events, commands and the command form of the device in ?id=."""
+    return html.Div(className="page device", children=[
+        dcc.Interval(id="device-refresh", interval=dashboard_settings().refresh_ms),
+        html.Div(className="page-head", children=[
+            html.Div(id="device-title", className="breadcrumb"), html.Div(id="device-as-of", className="muted")]),
+        html.Div(id="device-error"),
+        html.Div(id="device-content", children=[
+            html.Div(className="grid-3", children=[
+                panel(html.Div(id="device-state"), class_name="state-panel"),
+                panel(graph("device-history", 400), class_name="span-2"),
+            ]),
+            html.Div(className="grid-3", children=[
+                panel(html.Div(id="device-events", className="scroll table-360")),
+                panel(html.Div(id="device-commands", className="scroll table-360")),
+                panel(html.Div(className="command-form", children=[
+                    html.H3(id="device-command-title", className="panel-title"),
+                    dcc.Dropdown(id="device-command-name", options=command_options("zh"), value="reboot", clearable=False,
+                                 searchable=False),
+                    html.Div(id="device-command-notice", children=[
+                        dcc.Input(id="device-command-text", type="text", maxLength=200)]),
+                    html.Div(id="device-command-schedule", className="form-row", children=[
+                        html.Label(id="device-command-on-label", htmlFor="device-command-on"),
+                        dcc.Input(id="device-command-on", type="text", value="07:30", maxLength=5),
+                        html.Label(id="device-command-off-label", htmlFor="device-command-off"),
+                        dcc.Input(id="device-command-off", type="text", value="17:30", maxLength=5)]),
+                    html.Button(id="device-command-send", n_clicks=0),
+                    html.Div(id="device-command-result"),
+                ])),
+            ]),
+        ]),
+    ])
+
+
+def _flag(value: bool | None, lang: str) -> html.Span:
+    if value is None:
+        return html.Span("—")
+    return html.Span(t("yes" if value else "no", lang), className="state-on" if value else "state-off")
+
+
+def state_list(d: dict, lang: str) -> html.Dl:
+    """The device's registry facts and its state now."""
+    online = html.Span(t("device.online" if d["online"] else "device.offline", lang),
+                       className="state-on" if d["online"] else "state-off", id="device-online")
+    facts = [("device.kind", t(d["kind"], lang)), ("device.school", d["school_name"]),
+             ("device.county", d["county_name"]), ("device.room", d["room"]),
+             ("device.vendor", f"{d['vendor']} {d['model']}"), ("device.installed_on", d["installed_on"] or "—"),
+             ("device.state", online), ("device.last_seen", fmt_time(d["last_seen"], seconds=True)),
+             ("device.in_use", _flag(d["in_use"], lang)), ("device.recording", _flag(d["recording"], lang)),
+             ("device.streaming", _flag(d["streaming"], lang))]
+    facts += [(f"reading.{k}", str(v)) for k, v in d["last_values"].items()]
+    return html.Dl(className="kv", children=[x for key, value in facts for x in (html.Dt(t(key, lang)), html.Dd(value))])
+
+
+def events_table(events: list[dict], lang: str) -> html.Table:
+    """Latest events, newest first, in local time."""
+    rows = [[fmt_time(e["time"], seconds=True), t(f"event.{e['type']}", lang), ", ".join(f"{k}={v}" for k, v in e["detail"].items())]
+            for e in events]
+    return table([t("time", lang), t("type", lang), t("detail", lang)], rows, lang, "device-events-table")
+
+
+def commands_table(commands: list[dict], lang: str) -> html.Table:
+    """Latest commands with who sent them and what became of them."""
+    rows = [[fmt_time(c["issued_at"], seconds=True), t(f"command.{c['name']}", lang), c["issued_by"],
+             t(f"command.status.{c['status']}", lang), c["result_message"] or "—"] for c in commands]
+    return table([t("time", lang), t("command.name", lang), t("command.issued_by", lang), t("status", lang),
+                  t("command.result", lang)], rows, lang, "device-commands-table")
+
+
+def _head(title: str, table_name: str, path: str, lang: str, **params) -> html.Div:
+    return html.Div(className="panel-head", children=[
+        html.H3(title, className="panel-title"),
+        html.Div(export_buttons(table_name, path, lang, **params), className="panel-tools")])
+
+
+@callback(
+    Output("device-title", "children"), Output("device-state", "children"), Output("device-history", "figure"),
+    Output("device-events", "children"), Output("device-commands", "children"), Output("device-error", "children"),
+    Output("device-content", "hidden"), Output("device-as-of", "children"),
+    Input("device-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
+    Input("device-command-result", "children"), State("session", "data"),
+)
+def refresh(_n, search, lang, _sent, session):
+    """Fetch the device, its readings, events and commands."""
+    lang = lang or "zh"
+    if not session:
+        raise dash.exceptions.PreventUpdate
+    device_id = query_values(search).get("id")
+    back = dcc.Link(t("devices.title", lang), href=carry("/devices", search))
+    if not device_id:
+        return [back], [], {}, [], [], html.Div(t("device.missing", lang), className="empty"), True, ""
+    path, token = f"/api/v1/devices/{device_id}", session["token"]
+    try:
+        device = api_client.get(token, path)
+        history = api_client.get(token, f"{path}/history", hours=24)
+        events = api_client.get(token, f"{path}/events", limit=50)
+        commands = api_client.get(token, f"{path}/commands")
+    except api_client.ApiError as exc:
+        return [back], [], {}, [], [], error_box(exc, "device-error-message", lang), True, ""
+    title = [back, html.Span("›", className="sep"), html.Span(device_id, className="current", id="device-id")]
+    return (
+        title, [html.H3(t("device.state", lang), className="panel-title"), state_list(device, lang)],
+        device_figures.history_figure(history, device["kind"], t("device.history", lang), lang),
+        [_head(t("device.events", lang), "events", f"{path}/events", lang, limit=500), events_table(events, lang)],
+        [_head(t("device.commands", lang), "commands", f"{path}/commands", lang), commands_table(commands, lang)],
+        None, False, f"{t('as_of', lang)} {fmt_time(device['last_seen'], seconds=True)}",
+    )
+
+
+@callback(
+    Output("device-command-title", "children"), Output("device-command-name", "options"),
+    Output("device-command-name", "value"), Output("device-command-text", "placeholder"),
+    Output("device-command-on-label", "children"), Output("device-command-off-label", "children"),
+    Output("device-command-send", "children"), Input("lang", "data"), State("device-command-name", "value"))
+def form_words(lang: str | None, current: str | None):
+    """The command form in the chosen language."""
+    lang = lang or "zh"
+    return (t("command.send", lang), command_options(lang),
+            current or "reboot", t("command.text", lang), t("command.on", lang), t("command.off", lang),
+            t("command.send", lang))
+
+
+@callback(Output("device-command-notice", "hidden"), Output("device-command-schedule", "hidden"),
+          Input("device-command-name", "value"))
+def form_fields(name: str | None):
+    """Only the fields the chosen command takes."""
+    return name != "notice", name != "power_schedule"
+
+
+@callback(
+    Output("device-command-result", "children"), Input("device-command-send", "n_clicks"),
+    State("device-command-name", "value"), State("device-command-text", "value"),
+    State("device-command-on", "value"), State("device-command-off", "value"),
+    State("url", "search"), State("session", "data"), State("lang", "data"), prevent_initial_call=True,
+)
+def send(_clicks, name, text, on, off, search, session, lang):
+    """Send the command through the API and show its answer or its error."""
+    lang = lang or "zh"
+    device_id = query_values(search).get("id")
+    if not session or not device_id:
+        raise dash.exceptions.PreventUpdate
+    try:
+        answer = api_client.post(session["token"], f"/api/v1/devices/{device_id}/commands",
+                                 command_body(name or "reboot", text, on, off))
+    except api_client.ApiError as exc:
+        return error_box(exc, "device-command-error", lang)
+    message = t("command.sent", lang).format(id=answer["id"][:8], status=t(f"command.status.{answer['status']}", lang))
+    return html.Div(message, className="notice-ok", id="device-command-ok")

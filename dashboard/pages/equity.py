@@ -1,0 +1,75 @@
+"""均衡发展 Equity: each county's coefficient of variation against the 优质均衡 bars, and the urban–rural gap."""
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import api_client, equity_figures
+from dashboard.components import error_box, export_buttons, graph, light, panel, table
+from dashboard.i18n import fmt_count, t
+from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.settings import dashboard_settings
+
+dash.register_page(__name__, path="/equity", title="均衡发展 · 教育信息化数字驾驶舱", order=1)
+
+INDICATORS = ("boards_per_100_students", "online_rate", "use_hours_per_class_day", "mbps_per_student",
+              "remote_lessons_per_class")
+
+
+def layout(**_query) -> html.Div:
+    """Composite CV by county, the locale gap, indicator CVs and the county table."""
+    return html.Div(className="page equity", children=[
+        dcc.Interval(id="equity-refresh", interval=4 * dashboard_settings().refresh_ms),
+        html.Div(className="page-head", children=[html.Div(id="equity-breadcrumb", className="breadcrumb")]),
+        html.Div(id="equity-error"),
+        html.Div(id="equity-content", children=[
+            html.Div(className="grid-2 equity-top", children=[
+                panel(graph("equity-composite", 420)), panel(graph("equity-gap", 420))]),
+            html.Div(className="grid-2", children=[
+                panel(graph("equity-indicators", 440)),
+                panel(html.Div(id="equity-table", className="scroll table-440"))]),
+        ]),
+    ])
+
+
+def county_table(data: dict, lang: str) -> list:
+    """Every county group's schools, students, composite CV, pass mark and indicator CVs."""
+    rows = []
+    for c, g in equity_figures.county_groups(data["counties"]):
+        cvs = {i["indicator"]: i["cv"] for i in g["indicators"]}
+        rows.append([dcc.Link(c["name"], href=href("/equity", c["level"], c["code"])),
+                     t(f"group.{g['group']}", lang), g["schools"], fmt_count(g["students"], lang),
+                     f"{g['composite_cv']:.3f}", light("met" if g["passes"] else "missed", lang, t("equity.pass" if g["passes"] else "equity.fail", lang))]
+                    + [f"{cvs[k]:.2f}" if cvs.get(k) is not None else "—" for k in INDICATORS])
+    headers = [t("county", lang), t("group", lang), t("equity.schools", lang), t("equity.students", lang),
+               t("equity.composite_cv", lang), t("equity.passes", lang)] + [t(f"indicator.{k}", lang)
+                                                                             for k in INDICATORS]
+    return table(headers, rows, lang, "equity-county-table")
+
+
+@callback(
+    Output("equity-breadcrumb", "children"), Output("equity-composite", "figure"), Output("equity-gap", "figure"),
+    Output("equity-indicators", "figure"), Output("equity-table", "children"), Output("equity-error", "children"),
+    Output("equity-content", "hidden"),
+    Input("equity-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), State("session", "data"),
+)
+def refresh(_n: int | None, search: str | None, lang: str | None, session: dict | None):
+    """Fetch the scope's equity coefficients and render them."""
+    lang = lang or "zh"
+    if not session:
+        raise dash.exceptions.PreventUpdate
+    level, code = requested_scope(search, session)
+    path = f"/api/v1/scopes/{level}/{code}/equity"
+    try:
+        data = api_client.get(session["token"], path)
+    except api_client.ApiError as exc:
+        return [], {}, {}, {}, [], error_box(exc, "equity-error-message", lang), True
+    head = html.Div(className="panel-head", children=[
+        html.H3(t("equity.table", lang), className="panel-title"),
+        html.Div(export_buttons("equity", path, lang), className="panel-tools")])
+    return (
+        breadcrumb(data["scope"], session["user"], "/equity", "equity"),
+        equity_figures.composite_figure(data["counties"], t("equity.composite", lang), lang),
+        equity_figures.gap_figure(data["gap"], t("equity.gap", lang), lang),
+        equity_figures.indicators_figure(data["counties"], t("equity.indicators", lang), lang),
+        [head, county_table(data, lang)], None, False,
+    )

@@ -1,0 +1,130 @@
+"""三个课堂 The three classrooms: opening rate this week, the weekly trend, lessons live now, recent sessions."""
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import api_client, lesson_figures
+from dashboard.components import error_box, export_buttons, graph, light, panel, table, tile
+from dashboard.figures import rate_colour
+from dashboard.i18n import fmt_count, fmt_rate, fmt_time, local_time, t
+from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.settings import dashboard_settings
+
+dash.register_page(__name__, path="/lessons", title="三个课堂 · 教育信息化数字驾驶舱", order=4)
+
+STATUS_LIGHT = {"held": "met", "scheduled": "no_data", "partial": "behind", "interrupted": "behind", "missed": "missed"}
+
+
+def layout(**_query) -> html.Div:
+    """Headline tiles, weekly trend, opening rate by kind, children, live lessons and recent sessions."""
+    return html.Div(className="page lessons", children=[
+        dcc.Interval(id="lessons-refresh", interval=dashboard_settings().refresh_ms),
+        html.Div(className="page-head", children=[
+            html.Div(id="lessons-breadcrumb", className="breadcrumb"), html.Div(id="lessons-as-of", className="muted")]),
+        html.Div(id="lessons-error"),
+        html.Div(id="lessons-content", children=[
+            html.Div(id="lessons-tiles", className="tiles"),
+            html.Div(className="grid-3", children=[
+                panel(graph("lessons-weekly", 330)), panel(graph("lessons-kinds", 330)),
+                panel(html.Div(id="lessons-children", className="scroll table-330"))]),
+            html.Div(className="grid-2", children=[
+                panel(html.Div(id="lessons-live", className="scroll table-300")),
+                panel(html.Div(id="lessons-sessions", className="scroll table-300"))]),
+        ]),
+    ])
+
+
+def _all(figures: list[dict]) -> dict:
+    return next(f for f in figures if f["kind"] == "all")
+
+
+def lesson_tiles(figs: dict, lang: str) -> list:
+    """This week's headline numbers of the three classrooms."""
+    rate = figs["opening_rate"]
+    return [
+        tile(t("lessons.opening_rate", lang), fmt_rate(rate), "lessons-opening-rate",
+             None if rate is None else "met" if rate >= 0.9 else "behind" if rate >= 0.75 else "missed"),
+        tile(t("lessons.held_past", lang), f"{fmt_count(figs['sessions_held'], lang)} / "
+             f"{fmt_count(figs['sessions_past'], lang)}", "lessons-held"),
+        tile(t("lessons.hours", lang), f"{figs['hours_delivered']:,.1f}{t('unit.hours', lang)}", "lessons-hours"),
+        tile(t("lessons.reach", lang), fmt_rate(figs["teaching_point_reach"]), "lessons-reach",
+             note=f"{figs['teaching_points_reached']} / {figs['teaching_points']}"),
+        tile(t("lessons.quota", lang), fmt_rate(figs["pairs_quota_rate"]), "lessons-quota",
+             note=f"{figs['pairs_meeting_quota']} / {figs['pairs']}"),
+        tile(t("lessons.interrupted", lang), fmt_count(figs["sessions_interrupted"], lang), "lessons-interrupted"),
+    ]
+
+
+def children_table(children: list[dict], lang: str) -> html.Table:
+    """Each child's opening rate, held / due sessions and teaching-point reach this week."""
+    rows = []
+    for c in children:
+        f = _all(c["figures"])
+        rows.append([dcc.Link(c["name"], href=href("/lessons", c["level"], c["code"])),
+                     html.Span(fmt_rate(f["opening_rate"]), style={"color": rate_colour(f["opening_rate"], 0.9, 0.75)}),
+                     f"{f['sessions_held']} / {f['sessions_past']}", fmt_rate(f["teaching_point_reach"])])
+    return table([t("name", lang), t("lessons.opening_rate", lang), t("lessons.held_past", lang),
+                  t("lessons.reach", lang)], rows, lang, "lessons-children-table")
+
+
+def live_table(live: list[dict], lang: str) -> html.Table:
+    """Lessons in progress: subject, main classroom state, receivers joined and online."""
+    rows = [[f"{local_time(s['scheduled_start']):%H:%M}–{local_time(s['scheduled_end']):%H:%M}", s["subject"],
+             t(f"lessons.kind.{s['kind']}", lang), s["main_school_name"],
+             html.Span(t("device.streaming" if s["main_streaming"] else "device.online" if s["main_online"]
+                         else "device.offline", lang), className="state-on" if s["main_streaming"] else "state-off"),
+             f"{sum(r['joined'] for r in s['receivers'])} / {len(s['receivers'])}"] for s in live]
+    return table([t("lessons.slot", lang), t("lessons.subject", lang), t("lessons.kind", lang),
+                  t("lessons.main_school", lang), t("lessons.main_state", lang), t("lessons.receivers", lang)],
+                 rows, lang, "lessons-live-table")
+
+
+def sessions_table(page: dict, lang: str) -> html.Table:
+    """The latest sessions with their status and receivers."""
+    rows = [[fmt_time(s["scheduled_start"]), s["subject"], t(f"lessons.kind.{s['kind']}", lang),
+             s["main_school_name"], light(STATUS_LIGHT[s["status"]], lang, t(f"session.{s['status']}", lang)),
+             f"{s['receivers_joined']} / {s['receivers_expected']}"] for s in page["items"]]
+    return table([t("time", lang), t("lessons.subject", lang), t("lessons.kind", lang),
+                  t("lessons.main_school", lang), t("status", lang), t("lessons.receivers", lang)], rows, lang,
+                 "lessons-sessions-table")
+
+
+def _head(title: str, tools: list | None = None) -> html.Div:
+    return html.Div(className="panel-head", children=[html.H3(title, className="panel-title"),
+                                                      html.Div(tools or [], className="panel-tools")])
+
+
+@callback(
+    Output("lessons-breadcrumb", "children"), Output("lessons-tiles", "children"),
+    Output("lessons-weekly", "figure"), Output("lessons-kinds", "figure"), Output("lessons-children", "children"),
+    Output("lessons-live", "children"), Output("lessons-sessions", "children"), Output("lessons-as-of", "children"),
+    Output("lessons-error", "children"), Output("lessons-content", "hidden"),
+    Input("lessons-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), State("session", "data"),
+)
+def refresh(_n, search, lang, session):
+    """Fetch this week's summary, the weekly trend, live lessons and recent sessions."""
+    lang = lang or "zh"
+    if not session:
+        raise dash.exceptions.PreventUpdate
+    level, code = requested_scope(search, session)
+    base, token = f"/api/v1/scopes/{level}/{code}/lessons", session["token"]
+    try:
+        summary = api_client.get(token, f"{base}/summary")
+        weekly = api_client.get(token, f"{base}/weekly", weeks=12)
+        live = api_client.get(token, f"{base}/live")
+        sessions = api_client.get(token, f"{base}/sessions", page_size=30)
+    except api_client.ApiError as exc:
+        return [], [], {}, {}, [], [], [], "", error_box(exc, "lessons-error-message", lang), True
+    figs = _all(summary["figures"])
+    return (
+        breadcrumb(summary["scope"], session["user"], "/lessons", "lessons"), lesson_tiles(figs, lang),
+        lesson_figures.weekly_figure(weekly, t("lessons.weekly", lang), lang),
+        lesson_figures.kinds_figure(summary["figures"], t("lessons.by_kind", lang), lang),
+        [_head(t("lessons.children", lang), export_buttons("lesson_children", f"{base}/summary", lang)),
+         children_table(summary["children"], lang)],
+        [_head(t("lessons.live", lang), export_buttons("live", f"{base}/live", lang)), live_table(live, lang)],
+        [_head(t("lessons.sessions", lang), export_buttons("sessions", f"{base}/sessions", lang)),
+         sessions_table(sessions, lang)],
+        f"{t('lessons.week', lang)} {summary['week']} · {t('as_of', lang)} {fmt_time(summary['as_of'], seconds=True)}",
+        None, False,
+    )

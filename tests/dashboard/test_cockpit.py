@@ -1,0 +1,216 @@
+"""The cockpit in headless Chromium against the API and a seeded demo province."""
+
+import time
+
+import psycopg
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.fixtures.browser import REFRESH_MS
+
+pytestmark = pytest.mark.browser
+
+PROVINCE, SUIZHOU, ZENGDU, WUHAN = "420000", "421300", "421303", "420100"
+
+
+def scope_name(cockpit, prefix: str = "overview") -> str:
+    """The current scope at the end of the breadcrumb."""
+    return cockpit.text(f"{prefix}-scope-name")
+
+
+def test_login_lands_on_own_scope_drills_down_and_back(cockpit):
+    cockpit.login("admin")
+    assert cockpit.wait_text("overview-scope-name", lambda s: s == "湖北省")
+    cockpit.click(f"overview-child-{SUIZHOU}")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
+    cockpit.click(f"overview-child-{ZENGDU}")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "曾都区")
+    school_name = cockpit.driver.find_element(By.CSS_SELECTOR, "#overview-table tbody a").text
+    cockpit.click(css="#overview-table tbody a")
+    cockpit.wait_text("overview-scope-name", lambda s: s == school_name)
+    assert "level=school" in cockpit.driver.current_url
+    crumbs = [c.strip() for c in cockpit.text("overview-breadcrumb").split("›")]
+    assert crumbs == ["湖北省", "随州市", "曾都区", school_name]
+
+    cockpit.click(f"overview-crumb-{PROVINCE}")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "湖北省")
+    assert "code=420000" in cockpit.driver.current_url
+
+
+def test_switching_page_keeps_the_place(cockpit):
+    cockpit.login("admin")
+    cockpit.open(f"/?level=city&code={SUIZHOU}")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
+    cockpit.click("app-nav-equity")
+    cockpit.wait_text("equity-scope-name", lambda s: s == "随州市")
+    assert f"code={SUIZHOU}" in cockpit.driver.current_url
+    cockpit.click("app-nav-targets")
+    cockpit.wait_text("targets-scope-name", lambda s: s == "随州市")
+
+
+def test_a_user_lands_on_their_own_scope(cockpit):
+    cockpit.login("zengdu")
+    assert cockpit.wait_text("overview-scope-name", lambda s: s == "曾都区")
+    assert cockpit.driver.find_elements(By.ID, f"overview-crumb-{PROVINCE}") == []  # nothing above their own scope
+
+
+def test_language_switch_turns_the_cockpit_english(cockpit):
+    cockpit.login("admin")
+    assert cockpit.text("app-title") == "教育信息化数字驾驶舱"
+    cockpit.wait_text("overview-online-rate", lambda s: "%" in s)
+    cockpit.click("app-lang-toggle")
+    cockpit.wait_text("app-title", lambda s: s == "Education Technology Cockpit")
+    cockpit.wait_text("app-nav-equity", lambda s: s == "Equity")
+    cockpit.wait_text("overview-tiles", lambda s: "Online rate" in s and "在线率" not in s)
+    cockpit.click("app-lang-toggle")
+    cockpit.wait_text("app-title", lambda s: s == "教育信息化数字驾驶舱")
+
+
+def _zengdu_devices_online(url: str, online: bool) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "UPDATE device_state st SET online = %s, updated_at = now() FROM device d JOIN school s "
+            "ON s.code = d.school_code WHERE st.device_id = d.id AND s.county_code = %s AND d.kind = 'board' "
+            "AND st.online <> %s RETURNING d.id", (online, ZENGDU, online)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _set_online(url: str, ids: list[str], online: bool) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE device_state SET online = %s WHERE device_id = ANY(%s)", (online, ids))
+
+
+def test_figures_follow_new_telemetry_without_reloading(cockpit, cockpit_stack):
+    cockpit.login("zengdu")
+    before = cockpit.wait_text("overview-online", lambda s: s not in ("", "—"))
+    cockpit.driver.execute_script("window.__still_here = true")
+    changed = _zengdu_devices_online(cockpit_stack.database_url, False)
+    try:
+        assert changed, "the demo county has online boards"
+        started = time.monotonic()
+        after = cockpit.wait_text("overview-online", lambda s: s not in (before, "", "—"),
+                                  "the online tile did not follow the database")
+        assert time.monotonic() - started < 6 * REFRESH_MS / 1000
+        assert int(after.replace(",", "")) == int(before.replace(",", "")) - len(changed)
+        assert cockpit.driver.execute_script("return window.__still_here") is True  # no page reload
+    finally:
+        _set_online(cockpit_stack.database_url, changed, True)
+
+
+def test_the_open_cockpit_rides_out_an_api_restart(cockpit, cockpit_stack):
+    cockpit.login("zengdu")
+    cockpit.wait_text("overview-online", lambda s: s not in ("", "—"))
+    cockpit.driver.execute_script("window.__still_here = true")
+    stopped = time.monotonic()
+    cockpit_stack.stop_api()
+    try:
+        notice = cockpit.wait_text("overview-error-message", lambda s: "数据服务暂时无法连接" in s,
+                                   "no notice while the API was down")
+        assert "Traceback" not in notice and "httpx" not in notice  # the detail is for operators (tooltip)
+    finally:
+        cockpit_stack.start_api()
+    restarted = time.monotonic()
+    cockpit.wait_text("overview-online", lambda s: s not in ("", "—"), "the page did not come back after the API did")
+    recovered = time.monotonic() - restarted
+    assert not cockpit.driver.find_elements(By.ID, "overview-error-message")
+    assert cockpit.driver.execute_script("return window.__still_here") is True  # the same page, the same session
+    assert recovered < 3 * REFRESH_MS / 1000 + 2, recovered
+    print(f"API down {restarted - stopped:.1f} s; page back {recovered:.1f} s after the API was ready")
+
+
+def test_a_city_user_cannot_reach_another_city(cockpit):
+    cockpit.login("suizhou")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
+    cockpit.open(f"/?level=city&code={WUHAN}")
+    message = cockpit.wait_text("overview-error-message", lambda s: "404" in s)
+    assert "404" in message
+    assert not cockpit.find("overview-content").is_displayed()
+    assert cockpit.text("overview-tiles") == ""
+    assert cockpit.driver.find_elements(By.CSS_SELECTOR, "#overview-content .js-plotly-plot .trace") == []
+    cockpit.open(f"/equity?level=city&code={WUHAN}")
+    assert "404" in cockpit.wait_text("equity-error-message", lambda s: "404" in s)
+
+
+def _downloaded(folder, suffix: str, timeout: float = 15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = list(folder.glob(f"*.{suffix}"))
+        if files:
+            return files[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no .{suffix} file was downloaded")
+
+
+def test_a_table_downloads_as_csv_and_xlsx_through_the_api(cockpit):
+    cockpit.login("admin")
+    cockpit.wait_text("overview-table", lambda s: "随州市" in s)
+    cockpit.click(css=".children-panel button.export:nth-child(1)")
+    csv = _downloaded(cockpit.driver.downloads, "csv").read_text(encoding="utf-8-sig")
+    assert csv.splitlines()[0].startswith("rank,") and "随州市" in csv
+    assert len(csv.splitlines()) == 1 + 17  # every city, not just the rows on screen
+    cockpit.click(css=".children-panel button.export:nth-child(2)")
+    assert _downloaded(cockpit.driver.downloads, "xlsx").read_bytes()[:2] == b"PK"
+
+
+def test_device_page_sends_a_command_and_shows_the_answer(cockpit, cockpit_stack):
+    with psycopg.connect(cockpit_stack.database_url) as conn:
+        device = conn.execute("SELECT id FROM device WHERE school_code = %s AND kind = 'board' ORDER BY id LIMIT 1",
+                              (cockpit_stack.school,)).fetchone()[0]
+    cockpit.login("admin")
+    cockpit.open(f"/device?id={device}")
+    cockpit.wait_text("device-id", lambda s: s == device)
+    cockpit.wait_text("device-events-table", lambda s: "开机" in s)
+    cockpit.click("device-command-send")  # reboot, the default
+    ok = cockpit.wait_text("device-command-ok", lambda s: "已下发" in s)
+    assert "reboot" not in ok
+    cockpit.wait_text("device-commands-table", lambda s: "重启" in s and "admin" in s)
+
+
+def test_a_viewer_sees_the_api_refuse_a_command(cockpit, cockpit_stack):
+    with psycopg.connect(cockpit_stack.database_url) as conn:
+        device = conn.execute("SELECT id FROM device WHERE school_code = %s ORDER BY id LIMIT 1",
+                              (cockpit_stack.school,)).fetchone()[0]
+    cockpit.login("school")
+    cockpit.open(f"/device?id={device}")
+    cockpit.wait_text("device-id", lambda s: s == device)
+    cockpit.click("device-command-send")
+    assert "403" in cockpit.wait_text("device-command-error", lambda s: "403" in s)
+
+
+PAGES = {
+    "overview": ("/", "overview-scope-name"),
+    "overview-city": (f"/?level=city&code={SUIZHOU}", "overview-scope-name"),
+    "equity": ("/equity", "equity-scope-name"),
+    "targets": ("/targets", "targets-scope-name"),
+    "devices": (f"/devices?level=county&code={ZENGDU}", "devices-scope-name"),
+    "lessons": ("/lessons", "lessons-scope-name"),
+    "communities": (f"/communities?level=city&code={SUIZHOU}", "communities-scope-name"),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_screenshot_of_every_page(cockpit, name):
+    path, ready = PAGES[name]
+    cockpit.login("admin")
+    cockpit.find("app-nav-overview")
+    cockpit.open(path)
+    cockpit.wait_text(ready, lambda s: s != "")
+    time.sleep(2 * REFRESH_MS / 1000)  # charts drawn, a refresh or two done
+    assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
+    assert cockpit.screenshot(name).stat().st_size > 50_000
+
+
+def test_screenshot_of_the_device_and_login_pages(cockpit, cockpit_stack):
+    with psycopg.connect(cockpit_stack.database_url) as conn:
+        device = conn.execute("SELECT id FROM device WHERE school_code = %s AND kind = 'board' ORDER BY id LIMIT 1",
+                              (cockpit_stack.school,)).fetchone()[0]
+    cockpit.driver.get(cockpit_stack.url + "/login")
+    cockpit.find("login-submit")
+    cockpit.wait_text("login-submit", lambda s: s == "登录")
+    cockpit.screenshot("login")
+    cockpit.login("admin")
+    cockpit.open(f"/device?id={device}")
+    cockpit.wait_text("device-events-table", lambda s: "开机" in s)
+    time.sleep(REFRESH_MS / 1000)
+    assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
+    cockpit.screenshot("device")
