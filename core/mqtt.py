@@ -9,6 +9,7 @@ raised inside a callback so none vanishes.
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -188,11 +189,13 @@ class MqttLink:
             properties=self._connect_properties(),
         )
         self.client.loop_start()
-        if not self.connected.wait(timeout):
-            if self.auth_error:
+        deadline = time.monotonic() + timeout
+        while not self.connected.wait(0.05):
+            if self.auth_error:  # refused for good: say so now rather than at the timeout
                 release(self.client)
                 raise AuthenticationFailed(self.auth_error)
-            raise TimeoutError(f"no connection to {self.broker.host}:{self.broker.port} within {timeout}s")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no connection to {self.broker.host}:{self.broker.port} within {timeout}s")
 
     def stop(self, *, publish: Outgoing | None = None, end_session: bool = False) -> None:
         """Optionally publish a final message, then disconnect cleanly and stop the loop.

@@ -16,7 +16,7 @@ from core.broker_auth import PLATFORM_USER, TlsListener, write_files
 from core.contract import Channel
 from core.credentials import device_password
 from core.embedded import EmbeddedMosquitto, free_port
-from core.mqtt import LinkOptions, MqttLink, release
+from core.mqtt import AuthenticationFailed, LinkOptions, MqttLink, release
 from core.settings import parse_mqtt_url
 from tests.fixtures.devices import wait_for
 
@@ -127,6 +127,16 @@ def test_anonymous_and_wrong_passwords_are_refused(secured):
     assert peer(a, device_password("another-secret", a)).refused is not None
     assert peer(a, device_password(SECRET, a)).refused is None
     assert peer(PLATFORM_USER, PLATFORM_PASSWORD).refused is None
+
+
+def test_a_service_with_a_wrong_password_stops_with_a_clear_error(secured, tmp_path):
+    _peer, _devices = secured
+    port = int((tmp_path / "mq" / "port").read_text())
+    link = MqttLink(parse_mqtt_url(f"mqtt://{PLATFORM_USER}:not-the-password@127.0.0.1:{port}"),
+                    LinkOptions(client_id="wrong-password"))
+    with pytest.raises(AuthenticationFailed, match="broker refused wrong-password"):
+        link.start(timeout=30)
+    assert not link.connected.is_set()
 
 
 def test_a_device_publishes_only_as_itself(secured):
