@@ -1,9 +1,10 @@
 """Backup and restore with pg_dump/pg_restore keep what a bureau cannot rebuild."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from core import rollups
 from core.backup import backup, restore
 from core.seed.generator import seed_database
 from tests.fixtures.devices import board_reading
@@ -23,9 +24,11 @@ def test_a_backup_restores_into_an_empty_database(postgres, database_url, db, tm
     db.execute("INSERT INTO target (scope_level, scope_code, figure, comparator, value, deadline, set_by) "
                "VALUES ('province', '420000', 'online_rate', '>=', 0.95, '2026-12-31', 'admin')")
     db.execute("INSERT INTO audit_log (username, action, target) VALUES ('admin', 'target.set', 'province:420000')")
+    rollups.refresh(db, now=datetime.now(UTC) + timedelta(hours=1))
     kept = ["school", "device", "community_member", "remote_lesson", "app_user", "target", "audit_log",
-            "schema_migration"]
+            "schema_migration", "device_hourly", "school_hourly"]
     before = _counts(database_url, kept)
+    assert before["device_hourly"] >= 1 and before["school_hourly"] >= 1  # the reading, rolled up
 
     dump = backup(database_url, tmp_path / "cockpit.dump")
     target_url = postgres.create_database("cockpit_restored")
