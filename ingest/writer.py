@@ -42,11 +42,14 @@ _LATEST = {
         FROM stage_gateway_telemetry ORDER BY device_id, time DESC, seq DESC""",
 }
 
+# last_seen is the device's time, capped at the server's: a fast device clock must not
+# keep a dead device "seen" into the future, nor freeze its state once its clock is
+# corrected (newer readings would look older than the stored one).
 _STATE_FROM_TELEMETRY = """
 INSERT INTO device_state AS s (device_id, online, last_seen, last_seq, power_on, in_use,
                                recording, streaming, last_values, updated_at)
-SELECT b.device_id, true, b.time, b.seq, b.power_on, coalesce(b.in_use, false), b.recording, b.streaming,
-       b.last_values, now()
+SELECT b.device_id, true, least(b.time, now()), b.seq, b.power_on, coalesce(b.in_use, false), b.recording,
+       b.streaming, b.last_values, now()
 FROM ({latest}) b
 ON CONFLICT (device_id) DO UPDATE SET
     last_seen = EXCLUDED.last_seen,

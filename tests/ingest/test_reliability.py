@@ -272,11 +272,15 @@ def test_postgres_down_under_load_loses_nothing_and_memory_stays_bounded(broker,
         publisher.readings(devices, 300, pace_s=0.002)
         pg.stop("fast")
         down_at = time.monotonic()
-        publisher.readings(devices, 1000, pace_s=0.002, start_seq=301)  # 4,000 readings while it is down
-        time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
+        # 4,000 readings spread over the 30 s it is down
+        publisher.readings(devices, 1000, pace_s=0.025, start_seq=301)
+        time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))
         pg.start()
+        back_at = time.monotonic()
         publisher.flush()
         wait_for(lambda: stored(url)[0] >= 5200, timeout=90)
+        print(f"PostgreSQL down {back_at - down_at:.1f} s; backlog stored {time.monotonic() - back_at:.1f} s after "
+              f"it was back; hand-off peak {peak[0]} of {settings.queue_max}")
         time.sleep(1)
         assert stored(url) == (5200, 5200)
         assert peak[0] <= settings.queue_max  # the hand-off never grew past its bound

@@ -1,5 +1,7 @@
 """The walking skeleton end to end: device -> broker -> ingest -> database -> API."""
 
+from datetime import UTC, datetime, timedelta
+
 from core.contract import Channel
 from tests.fixtures.app import login
 from tests.fixtures.devices import board_reading, gateway_reading, wait_for
@@ -56,3 +58,24 @@ def test_a_cut_connection_is_offline_within_seconds(db, registry, start_ingest, 
     reasons = [r["reason"] for r in db.execute(
         "SELECT reason FROM device_status_change WHERE device_id = %s ORDER BY time", (board,))]
     assert reasons[-1] == "will"
+
+
+def test_wrong_device_clocks_are_flagged_or_kept_aside_through_the_whole_path(db, registry, start_ingest, device):
+    registry.area()
+    board = registry.device(registry.school())
+    start_ingest()
+    d = device(board)
+    now = datetime.now(UTC)
+    clocks = {1: now, 2: now + timedelta(minutes=20), 3: now - timedelta(hours=3),
+              4: now + timedelta(days=2), 5: now - timedelta(days=30)}
+    for seq, ts in clocks.items():
+        d.send(Channel.TELEMETRY, board_reading(seq, ts=ts))
+    wait_for(lambda: db.execute("SELECT (SELECT count(*) FROM board_telemetry) + (SELECT count(*) FROM dead_letter) "
+                                "AS n").fetchone()["n"] == 5)
+    stored = {r["seq"]: r["clock_skewed"] for r in db.execute(
+        "SELECT seq, clock_skewed FROM board_telemetry WHERE device_id = %s", (board,))}
+    assert stored == {1: False, 2: True, 3: False}  # fine, ahead (flagged), late after an outage (normal)
+    aside = [r["reason"] for r in db.execute("SELECT reason FROM dead_letter WHERE device_id = %s", (board,))]
+    assert len(aside) == 2 and all("too far" in r for r in aside)
+    last_seen = db.execute("SELECT last_seen FROM device_state WHERE device_id = %s", (board,)).fetchone()["last_seen"]
+    assert last_seen < now + timedelta(minutes=1), "a fast clock must not push the device's last-seen into the future"
