@@ -41,6 +41,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "export.csv": _w("导出 CSV", "CSV"),
     "export.xlsx": _w("导出 Excel", "Excel"),
     "export.failed": _w("导出失败", "Export failed"),
+    "table.more": _w("显示最需关注的 {shown} 项，共 {total} 项；完整名单请导出", "The {shown} that most need attention of "
+                     "{total}; export for the whole list"),
     "error.api": _w("接口错误", "API error"),
     "error.unreachable": _w("数据服务暂时无法连接，恢复后本页自动更新", "The data service cannot be reached; this page "
                             "updates by itself once it is back"),
