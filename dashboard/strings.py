@@ -19,6 +19,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "logout": _w("退出", "Log out"),
     "username": _w("用户名", "Username"),
     "password": _w("密码", "Password"),
+    "login.missing": _w("请输入用户名和密码", "Enter your user name and password"),
     "login.failed": _w("登录失败:用户名或密码错误", "Login failed: wrong username or password"),
     "login.required": _w("请先登录", "Please log in"),
     "language": _w("EN", "中文"),

@@ -37,6 +37,8 @@ def words(lang: str | None):
           prevent_initial_call=True)
 def submit(_clicks: int, _submits: int, username: str | None, password: str | None, lang: str | None):
     """Log in through the API and land on the user's own scope."""
+    if not username or not password:  # nothing to ask the API yet
+        return dash.no_update, dash.no_update, t("login.missing", lang or "zh")
     try:
         token = api_client.login(username or "", password or "")
         user = api_client.get(token, "/api/v1/auth/me")

@@ -37,6 +37,17 @@ def test_login_lands_on_own_scope_drills_down_and_back(cockpit):
     assert "code=420000" in cockpit.driver.current_url
 
 
+def test_the_login_form_says_what_is_wrong(cockpit):
+    cockpit.driver.get(cockpit.stack.url + "/login")
+    cockpit.click("login-submit")
+    cockpit.wait_text("login-error", lambda s: s == "请输入用户名和密码")
+    cockpit.find("login-username").send_keys("nobody")  # not a real user: no one else's login is throttled
+    cockpit.find("login-password").send_keys("not-the-password")
+    cockpit.click("login-submit")
+    cockpit.wait_text("login-error", lambda s: s.startswith("登录失败"))
+    assert cockpit.driver.execute_script("return window.location.pathname") == "/login"
+
+
 def test_switching_page_keeps_the_place(cockpit):
     cockpit.login("admin")
     cockpit.open(f"/?level=city&code={SUIZHOU}")
