@@ -59,7 +59,7 @@ def nav_links(pathname: str | None, search: str | None, lang: str, available: fr
 
 @callback(
     Output("app-title", "children"), Output("app-nav", "children"), Output("app-logout", "children"),
-    Output("app-user", "children"), Output("app-lang-toggle", "children"),
+    Output("app-user", "children"), Output("app-lang-toggle", "children"), Output("app-logout", "hidden"),
     Input("lang", "data"), Input("session", "data"), Input("url", "pathname"), Input("url", "search"),
 )
 def render_header(lang: str | None, session: dict | None, pathname: str | None, search: str | None):
@@ -67,7 +67,7 @@ def render_header(lang: str | None, session: dict | None, pathname: str | None, 
     lang = lang or "zh"
     nav = nav_links(pathname, search, lang, api_client.routes()) if session else []
     user = session["user"]["display_name"] if session else ""
-    return t("title", lang), nav, t("logout", lang), user, t("language", lang)
+    return t("title", lang), nav, t("logout", lang), user, t("language", lang), not session
 
 
 @callback(Output("lang", "data"), Input("app-lang-toggle", "n_clicks"), State("lang", "data"),

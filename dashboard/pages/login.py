@@ -35,8 +35,10 @@ def words(lang: str | None):
           Input("login-submit", "n_clicks"), Input("login-password", "n_submit"),
           State("login-username", "value"), State("login-password", "value"), State("lang", "data"),
           prevent_initial_call=True)
-def submit(_clicks: int, _submits: int, username: str | None, password: str | None, lang: str | None):
+def submit(clicks: int, submits: int, username: str | None, password: str | None, lang: str | None):
     """Log in through the API and land on the user's own scope."""
+    if not clicks and not submits:  # the form was just drawn (a page's layout arrives after the first call)
+        raise dash.exceptions.PreventUpdate
     if not username or not password:  # nothing to ask the API yet
         return dash.no_update, dash.no_update, t("login.missing", lang or "zh")
     try:

@@ -39,6 +39,10 @@ def test_login_lands_on_own_scope_drills_down_and_back(cockpit):
 
 def test_the_login_form_says_what_is_wrong(cockpit):
     cockpit.driver.get(cockpit.stack.url + "/login")
+    cockpit.find("login-submit")
+    time.sleep(1)  # callbacks of the freshly drawn form have run
+    assert cockpit.text("login-error") == "", "a form nobody has submitted must not complain"
+    assert not cockpit.find("app-logout").is_displayed(), "nobody is logged in to log out"
     cockpit.click("login-submit")
     cockpit.wait_text("login-error", lambda s: s == "请输入用户名和密码")
     cockpit.find("login-username").send_keys("nobody")  # not a real user: no one else's login is throttled
