@@ -16,6 +16,8 @@ class DeviceRateLimit:
         self.rate = rate_per_s
         self.burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}  # device -> (tokens, at)
+        # the dead-letter reason of a message over the limit
+        self.reason = f"{LIMIT_REASON}: more than {burst} at once or {rate_per_s:g} per second"
         self._pruned_at = 0.0
 
     @property
@@ -32,10 +34,6 @@ class DeviceRateLimit:
         if now - self._pruned_at > 60:
             self._prune(now)
         return allowed
-
-    def reason(self) -> str:
-        """The dead-letter reason of a message over the limit."""
-        return f"{LIMIT_REASON}: more than {self.burst:.0f} at once or {self.rate:g} per second"
 
     def _prune(self, now: float) -> None:
         # A bucket that has refilled is the same as no bucket: forget it, so the map
