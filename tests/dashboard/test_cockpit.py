@@ -187,13 +187,24 @@ def test_a_table_downloads_as_csv_and_xlsx_through_the_api(cockpit):
     assert _download(cockpit, ".children-panel button.export:nth-child(2)", "xlsx").read_bytes()[:2] == b"PK"
 
 
-def test_device_page_sends_a_command_and_shows_the_answer(cockpit, cockpit_stack):
-    with psycopg.connect(cockpit_stack.database_url) as conn:
-        device = conn.execute("SELECT id FROM device WHERE school_code = %s AND kind = 'board' ORDER BY id LIMIT 1",
-                              (cockpit_stack.school,)).fetchone()[0]
-    cockpit.login("admin")
+def _demo_board(stack) -> str:
+    """A touch board of the demo school."""
+    with psycopg.connect(stack.database_url) as conn:
+        return conn.execute("SELECT id FROM device WHERE school_code = %s AND kind = 'board' ORDER BY id LIMIT 1",
+                            (stack.school,)).fetchone()[0]
+
+
+def _open_device_page(cockpit, stack, username: str) -> str:
+    """Log in and open a demo board's page; return its id."""
+    device = _demo_board(stack)
+    cockpit.login(username)
     cockpit.open(f"/device?id={device}")
     cockpit.wait_text("device-id", lambda s: s == device)
+    return device
+
+
+def test_device_page_sends_a_command_and_shows_the_answer(cockpit, cockpit_stack):
+    _open_device_page(cockpit, cockpit_stack, "admin")
     cockpit.wait_text("device-events-table", lambda s: "开机" in s)
     cockpit.click("device-command-send")  # reboot, the default
     ok = cockpit.wait_text("device-command-ok", lambda s: "已下发" in s)
@@ -202,12 +213,7 @@ def test_device_page_sends_a_command_and_shows_the_answer(cockpit, cockpit_stack
 
 
 def test_a_viewer_sees_the_api_refuse_a_command(cockpit, cockpit_stack):
-    with psycopg.connect(cockpit_stack.database_url) as conn:
-        device = conn.execute("SELECT id FROM device WHERE school_code = %s ORDER BY id LIMIT 1",
-                              (cockpit_stack.school,)).fetchone()[0]
-    cockpit.login("school")
-    cockpit.open(f"/device?id={device}")
-    cockpit.wait_text("device-id", lambda s: s == device)
+    _open_device_page(cockpit, cockpit_stack, "school")
     cockpit.click("device-command-send")
     assert "403" in cockpit.wait_text("device-command-error", lambda s: "403" in s)
 
@@ -236,9 +242,7 @@ def test_screenshot_of_every_page(cockpit, name):
 
 
 def test_screenshot_of_the_device_and_login_pages(cockpit, cockpit_stack):
-    with psycopg.connect(cockpit_stack.database_url) as conn:
-        device = conn.execute("SELECT id FROM device WHERE school_code = %s AND kind = 'board' ORDER BY id LIMIT 1",
-                              (cockpit_stack.school,)).fetchone()[0]
+    device = _demo_board(cockpit_stack)
     cockpit.driver.get(cockpit_stack.url + "/login")
     cockpit.find("login-submit")
     cockpit.wait_text("login-submit", lambda s: s == "登录")
