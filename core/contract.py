@@ -12,17 +12,63 @@ Topics are keyed by device id, never by the school hierarchy:
     edu/dev/{device_id}/cmd         commands                    platform -> device
 """
 
+import math
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 TOPIC_ROOT = "edu/dev"
 QOS = 1  # at-least-once end to end; writes are idempotent on (device, seq, time)
 CONTRACT_VERSION = 1
 MAX_PAYLOAD_BYTES = 16 * 1024  # larger payloads are dead-lettered unread
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{3,64}$"
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+
+# Bounds that every value must meet before it reaches a column: the column type's range
+# and what the quantity can physically be. A value past them is dead-lettered with its
+# field named; it never reaches the database write.
+MAX_COUNTER = 2**53  # cumulative counters (bigint columns; exact in JSON's doubles too)
+MAX_SECONDS_OF_USE = 100 * 365 * 86400  # a board's lifetime of active use
+MAX_MBPS = 1_000_000.0  # 1 Tbit/s: above any school link (real columns hold up to 3.4e38)
+MAX_COUNT = 1_000_000  # access points, clients (integer columns hold up to 2^31 - 1)
+
+
+def _no_nul(text: str) -> str:
+    # PostgreSQL's text and jsonb cannot hold U+0000, and a lone surrogate is not UTF-8.
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8 (no lone surrogates)") from None
+    return text
+
+
+def _json_storable(value: Any, depth: int = 0) -> Any:
+    """A JSON value a jsonb column takes: finite numbers, storable strings, bounded depth."""
+    if depth > 16:
+        raise ValueError("nests too deeply (more than 16 levels)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must hold finite numbers only")
+    if isinstance(value, str):
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _json_storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _json_storable(item, depth + 1)
+    return value
+
+
+# Text that a text column can store.
+Text = Annotated[str, AfterValidator(_no_nul)]
+# A free-form JSON object that a jsonb column can store.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_storable)]
 
 
 class Channel(StrEnum):
@@ -58,11 +104,13 @@ def parse_topic(name: str) -> tuple[str, Channel]:
         channel = Channel(parts[3])
     except ValueError:
         raise ValueError(f"unknown channel {parts[3]!r} in topic {name!r}") from None
+    if not _DEVICE_ID.fullmatch(parts[2]):
+        raise ValueError(f"device id {parts[2]!r} does not match {DEVICE_ID_PATTERN}")
     return parts[2], channel
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     v: Literal[1] = Field(description="contract version")
 
@@ -86,14 +134,15 @@ class BoardTelemetry(_Sequenced):
     kind: Literal["board"]
     power_on: bool
     screen_on: bool
-    active_use_s: int = Field(ge=0, description="cumulative seconds of active use since install")
+    active_use_s: int = Field(ge=0, le=MAX_SECONDS_OF_USE,
+                              description="cumulative seconds of active use since install")
     cpu_temp_c: float | None = Field(default=None, ge=-40, le=150)
     cpu_load: float | None = Field(default=None, ge=0, le=1)
     mem_load: float | None = Field(default=None, ge=0, le=1)
     disk_used_pct: float | None = Field(default=None, ge=0, le=100)
-    foreground_app: str | None = Field(default=None, max_length=128)
-    os_version: str | None = Field(default=None, max_length=64)
-    error_codes: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=32)
+    foreground_app: Text | None = Field(default=None, max_length=128)
+    os_version: Text | None = Field(default=None, max_length=64)
+    error_codes: list[Annotated[Text, Field(max_length=32)]] = Field(default_factory=list, max_length=32)
 
 
 class CameraRole(StrEnum):
@@ -108,12 +157,12 @@ class CameraRole(StrEnum):
 class Camera(BaseModel):
     """One camera of a recording classroom, with simple picture statistics."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     role: CameraRole
     online: bool
     brightness: float | None = Field(default=None, ge=0, le=255, description="mean luma of the last snapshot")
-    frozen_frames: int = Field(default=0, ge=0, description="consecutive near-identical frames")
+    frozen_frames: int = Field(default=0, ge=0, le=MAX_COUNTER, description="consecutive near-identical frames")
 
 
 class RecorderTelemetry(_Sequenced):
@@ -122,25 +171,25 @@ class RecorderTelemetry(_Sequenced):
     kind: Literal["recorder"]
     recording: bool
     streaming: bool
-    bitrate_kbps: float | None = Field(default=None, ge=0)
-    dropped_frames: int = Field(ge=0, description="cumulative dropped frames since start")
+    bitrate_kbps: float | None = Field(default=None, ge=0, le=MAX_MBPS * 1000)
+    dropped_frames: int = Field(ge=0, le=MAX_COUNTER, description="cumulative dropped frames since start")
     cameras: list[Camera] = Field(max_length=16)
-    storage_free_gb: float | None = Field(default=None, ge=0)
-    lesson_id: str | None = Field(default=None, max_length=64)
+    storage_free_gb: float | None = Field(default=None, ge=0, le=1e9)
+    lesson_id: Text | None = Field(default=None, max_length=64)
 
 
 class GatewayTelemetry(_Sequenced):
     """A school network gateway's periodic reading."""
 
     kind: Literal["gateway"]
-    uplink_mbps: float = Field(gt=0, description="contracted uplink capacity")
-    rx_mbps: float = Field(ge=0)
-    tx_mbps: float = Field(ge=0)
-    latency_ms: float | None = Field(default=None, ge=0)
+    uplink_mbps: float = Field(gt=0, le=MAX_MBPS, description="contracted uplink capacity")
+    rx_mbps: float = Field(ge=0, le=MAX_MBPS)
+    tx_mbps: float = Field(ge=0, le=MAX_MBPS)
+    latency_ms: float | None = Field(default=None, ge=0, le=3_600_000)
     loss_pct: float | None = Field(default=None, ge=0, le=100)
-    aps_total: int = Field(ge=0)
-    aps_online: int = Field(ge=0)
-    wifi_clients: int = Field(ge=0)
+    aps_total: int = Field(ge=0, le=MAX_COUNT)
+    aps_online: int = Field(ge=0, le=MAX_COUNT)
+    wifi_clients: int = Field(ge=0, le=MAX_COUNT)
 
 
 Telemetry = Annotated[BoardTelemetry | RecorderTelemetry | GatewayTelemetry, Field(discriminator="kind")]
@@ -166,9 +215,9 @@ class DeviceEvent(_Sequenced):
     """A discrete event; lesson events name the lesson and the room's role in it."""
 
     type: EventType
-    lesson_id: str | None = Field(default=None, max_length=64)
+    lesson_id: Text | None = Field(default=None, max_length=64)
     lesson_role: Literal["main", "receiving"] | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
+    detail: JsonObject = Field(default_factory=dict)
 
 
 class StatusReason(StrEnum):
@@ -198,9 +247,9 @@ class CommandName(StrEnum):
 class Command(_Message):
     """A command sent down to one device."""
 
-    id: str = Field(max_length=64)
+    id: Text = Field(max_length=64)
     name: CommandName
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     issued_at: AwareDatetime
     expires_at: AwareDatetime
 
@@ -216,10 +265,10 @@ class CommandResult(StrEnum):
 class CommandAck(_Message):
     """A device's answer to a command."""
 
-    id: str = Field(max_length=64)
+    id: Text = Field(max_length=64)
     ts: AwareDatetime
     result: CommandResult
-    message: str | None = Field(default=None, max_length=512)
+    message: Text | None = Field(default=None, max_length=512)
 
 
 TELEMETRY = TypeAdapter(Telemetry)

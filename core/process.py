@@ -47,10 +47,10 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def wait_for_shutdown() -> None:
-    """Block the main thread until SIGINT or SIGTERM arrives."""
+def wait_for_shutdown(failed: threading.Event | None = None) -> None:
+    """Block the main thread until SIGINT or SIGTERM arrives, or until `failed` is set."""
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    while not stopped.wait(1):
+    while not stopped.wait(1) and not (failed and failed.is_set()):
         pass

@@ -1,21 +1,26 @@
 """Per-device flood limit: one misbehaving device must not crowd out the others.
 
-A token bucket per device: `burst` messages at once (a device back online replays
-what it buffered while away, up to 1,000 messages), then `rate` per second. What is
-over the limit is not dropped: it is dead-lettered whole with the reason, and kept out
-of the telemetry, the device state and the rollups.
+A token bucket per device: `burst` messages at once, then `rate` per second of the
+device's own time. Buckets refill by the time the readings say they were taken, not by
+when they reach this worker: a device within the contract's rate that waited behind an
+outage (its own, the broker's or this worker's) delivers its whole backlog at once and
+is never limited. A device's time counts only up to now and only back to `horizon`
+seconds ago, so neither a fast clock nor back-dated readings earn more than `horizon`
+seconds of credit. What is over the limit is not dropped: it is dead-lettered whole with
+the reason, and kept out of the telemetry, the device state and the rollups.
 """
 
 LIMIT_REASON = "flood limit"
 
 
 class DeviceRateLimit:
-    """Token buckets keyed by device id, fed by message arrival times."""
+    """Token buckets keyed by device id, refilled by device time."""
 
-    def __init__(self, rate_per_s: float, burst: int) -> None:
+    def __init__(self, rate_per_s: float, burst: int, horizon_s: float = 3600.0) -> None:
         self.rate = rate_per_s
         self.burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}  # device -> (tokens, at)
+        self.horizon = horizon_s
+        self._buckets: dict[str, tuple[float, float]] = {}  # device -> (tokens, device-time cursor)
         # the dead-letter reason of a message over the limit
         self.reason = f"{LIMIT_REASON}: more than {burst} at once or {rate_per_s:g} per second"
         self._pruned_at = 0.0
@@ -25,21 +30,27 @@ class DeviceRateLimit:
         """False when configured off (a rate of zero)."""
         return self.rate > 0
 
-    def allow(self, device_id: str, now: float) -> bool:
-        """Take one token from the device's bucket; False when it is empty."""
-        tokens, at = self._buckets.get(device_id, (self.burst, now))
-        tokens = min(self.burst, tokens + max(now - at, 0.0) * self.rate)
+    def allow(self, device_id: str, device_time: float | None, now: float) -> bool:
+        """Take one token from the device's bucket; False when it is empty.
+
+        `device_time` is when the device says the message was made (epoch seconds; None
+        when the message has no readable time) and `now` when it arrived here.
+        """
+        at = now if device_time is None else min(max(device_time, now - self.horizon), now)
+        tokens, cursor = self._buckets.get(device_id, (self.burst, at))
+        tokens = min(self.burst, tokens + max(at - cursor, 0.0) * self.rate)
         allowed = tokens >= 1.0
-        self._buckets[device_id] = (tokens - 1.0 if allowed else tokens, now)
+        self._buckets[device_id] = (tokens - 1.0 if allowed else tokens, max(cursor, at))
         if now - self._pruned_at > 60:
             self._prune(now)
         return allowed
 
     def _prune(self, now: float) -> None:
-        # A bucket that has refilled is the same as no bucket: forget it, so the map
-        # holds only devices that sent recently.
+        # A bucket that time alone would have refilled is the same as no bucket: forget it,
+        # so the map holds only devices that sent recently.
         self._pruned_at = now
-        full = [d for d, (tokens, at) in self._buckets.items() if tokens + (now - at) * self.rate >= self.burst]
+        full = [d for d, (tokens, cursor) in self._buckets.items()
+                if tokens + (now - cursor) * self.rate >= self.burst]
         for device_id in full:
             del self._buckets[device_id]
 

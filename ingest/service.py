@@ -26,7 +26,7 @@ from core.settings import PlatformSettings
 from ingest.decode import ClockPolicy, Record, Rejected, decode
 from ingest.limits import DeviceRateLimit
 from ingest.settings import IngestSettings
-from ingest.writer import ensure_staging, write_batch
+from ingest.writer import RETRYABLE, store_batch
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class IngestMetrics:
         self.callback_errors = Gauge("ingest_callback_errors", "Exceptions in MQTT callbacks", registry=r)
         self.retained_skipped = Counter("ingest_retained_skipped", "Retained replays not ingested", registry=r)
         self.flood_limited = Counter("ingest_flood_limited", "Messages over a device's flood limit", registry=r)
+        self.splits = Counter("ingest_batch_splits", "Batches split to isolate rows the database refused",
+                              registry=r)
 
 
 class IngestService:
@@ -88,7 +90,11 @@ class IngestService:
             max_future=timedelta(seconds=settings.max_future_s),
             max_past=timedelta(seconds=settings.max_past_s),
         )
-        self.limit = DeviceRateLimit(settings.device_rate_per_s, settings.device_burst)
+        self.limit = DeviceRateLimit(settings.device_rate_per_s, settings.device_burst,
+                                     settings.device_backlog_s)
+        # Set when the writer thread died: the process exits so its supervisor restarts it.
+        self.failed = threading.Event()
+        self._retrying = False  # a batch is waiting for the database to come back
         self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_max)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -159,8 +165,9 @@ class IngestService:
         m.callback_errors.set(self.link.callback_errors)
         idle = self._inbox.empty()
         fresh = time.time() - self._last_commit < 60
-        ready = self.link.connected.is_set() and (idle or fresh)
-        return {"ready": ready, "broker_connected": self.link.connected.is_set(),
+        writing = not self.failed.is_set() and all(t.is_alive() for t in self._threads)
+        ready = writing and self.link.connected.is_set() and (idle or fresh)
+        return {"ready": ready, "writer_alive": writing, "broker_connected": self.link.connected.is_set(),
                 "queue_depth": self._inbox.qsize(), "lag_s": round(self._lag, 3),
                 "seconds_since_commit": round(time.time() - self._last_commit, 1)}
 
@@ -181,11 +188,17 @@ class IngestService:
         return batch
 
     def _write_loop(self) -> None:
-        while not (self._stop.is_set() and self._inbox.empty()):
-            batch = self._next_batch()
-            if batch:
-                self._commit_with_retry(batch)
-            self.metrics.queue_depth.set(self._inbox.qsize())
+        try:
+            while not (self._stop.is_set() and self._inbox.empty()):
+                batch = self._next_batch()
+                if batch:
+                    self._commit_with_retry(batch)
+                self.metrics.queue_depth.set(self._inbox.qsize())
+        except BaseException:
+            # Nothing of the batch in hand was acknowledged: the broker redelivers it. A
+            # worker without its writer must not live on looking healthy.
+            log.critical("ingest writer failed; the worker stops so that it is restarted", exc_info=True)
+            self.failed.set()
 
     def _decode(self, batch: list[Inbound]) -> tuple[list[Record], list[Rejected]]:
         now = datetime.now(UTC)
@@ -194,12 +207,10 @@ class IngestService:
         channels: dict[str, int] = {}
         limited = 0
         for item in batch:
-            device_id = self._over_limit(item)
-            if device_id:
-                result = Rejected(item.topic, item.payload, self.limit.reason, device_id)
+            result = decode(item.topic, item.payload, now, self.policy)
+            if self._over_limit(result, item.received):
+                result = Rejected(item.topic, item.payload, self.limit.reason, result.device_id)
                 limited += 1
-            else:
-                result = decode(item.topic, item.payload, now, self.policy)
             (records if isinstance(result, Record) else rejected).append(result)
             channel = item.topic.rsplit("/", 1)[-1]
             channel = channel if channel in Channel._value2member_map_ else "other"
@@ -210,17 +221,12 @@ class IngestService:
             self.metrics.flood_limited.inc(limited)
         return records, rejected
 
-    def _over_limit(self, item: Inbound) -> str | None:
-        """The device's id when this message is over its flood limit, else None.
-
-        Only the id is cut out of the topic here; decode() checks the whole topic.
-        """
-        if not self.limit.enabled:
-            return None
-        parts = item.topic.split("/")
-        if len(parts) != 4:
-            return None  # not a device topic: decode dead-letters it
-        return None if self.limit.allow(parts[2], item.received) else parts[2]
+    def _over_limit(self, result: Record | Rejected, received: float) -> bool:
+        """True when this message is over its device's flood limit (counted by device time)."""
+        if not self.limit.enabled or result.device_id is None:
+            return False  # not a device topic: decode has dead-lettered it
+        device_time = result.time.timestamp() if isinstance(result, Record) else None
+        return not self.limit.allow(result.device_id, device_time, received)
 
     def _commit_with_retry(self, batch: list[Inbound]) -> None:
         records, rejected = self._decode(batch)
@@ -228,13 +234,13 @@ class IngestService:
         while True:
             try:
                 started = time.perf_counter()
-                with transaction(self.pool) as conn:
-                    ensure_staging(conn)
-                    outcome = write_batch(conn, records, rejected)
+                outcome = store_batch(self.pool, records, rejected)
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                self._retrying = False
                 break
-            except psycopg.OperationalError as exc:
+            except RETRYABLE as exc:
                 # The database is away: keep the batch, acknowledge nothing, try again.
+                self._retrying = True
                 self.metrics.db_errors.inc()
                 log.warning("batch of %d not stored (%s); retrying in %.1fs", len(batch), exc, delay)
                 if self._stop.wait(delay):
@@ -254,19 +260,35 @@ class IngestService:
         for table, n in outcome.stored.items():
             m.stored.labels(table).inc(n)
         m.duplicates.inc(outcome.duplicates)
+        m.splits.inc(outcome.splits)
         for reason, n in outcome.dead_letters.items():
             m.dead_letters.labels(reason).inc(n)
         m.reconnects.set(self.link.connects)
 
     def _sweep_loop(self) -> None:
+        generation, steady_since = -1, time.monotonic()
         while not self._stop.wait(self.settings.heartbeat_sweep_s):
-            if self._lag > 5 or self._inbox.qsize() > self.settings.batch_size:
-                continue  # catching up on a backlog: silence is not yet evidence
+            if self.link.generation != generation or not self.link.connected.is_set():
+                generation, steady_since = self.link.generation, time.monotonic()
+            if not self._silence_is_evidence(steady_since):
+                continue
             try:
                 with transaction(self.pool) as conn:
                     conn.execute(_SWEEP, (self.settings.heartbeat_timeout_s,))
             except psycopg.Error as exc:
                 log.warning("heartbeat sweep failed: %s", exc)
+
+    def _silence_is_evidence(self, steady_since: float) -> bool:
+        """True when a device's silence means the device, not this worker, stopped.
+
+        Only while this worker has been connected for a whole heartbeat timeout (a device
+        had time to get a reading through), its writer lives and is not waiting for the
+        database, and it is not catching up on a backlog.
+        """
+        steady = time.monotonic() - steady_since >= self.settings.heartbeat_timeout_s
+        writing = not self.failed.is_set() and not self._retrying
+        caught_up = self._lag <= 5 and self._inbox.qsize() <= self.settings.batch_size
+        return steady and writing and caught_up and self.link.connected.is_set()
 
 
 def run(platform: PlatformSettings, settings: IngestSettings) -> None:
@@ -275,6 +297,8 @@ def run(platform: PlatformSettings, settings: IngestSettings) -> None:
     service.start()
     log.info("ingest worker %s running", settings.worker_id)
     try:
-        wait_for_shutdown()
+        wait_for_shutdown(service.failed)
     finally:
         service.stop()
+    if service.failed.is_set():
+        raise SystemExit("ingest writer failed")

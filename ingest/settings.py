@@ -28,6 +28,10 @@ class IngestSettings(BaseSettings):
     # several workers on a share group each keeps its own buckets.
     device_rate_per_s: float = 2.0
     device_burst: int = 1200
+    # How far back a device's own time earns flood-limit credit: the longest backlog
+    # (an outage anywhere between device and database) a compliant device is never
+    # limited for. Longer outages: raise it.
+    device_backlog_s: float = 3600.0
     heartbeat_timeout_s: int = 180  # no message for this long: offline
     heartbeat_sweep_s: int = 15
     health_host: str = "127.0.0.1"

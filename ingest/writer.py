@@ -2,17 +2,25 @@
 
 Rows are COPYed into per-connection staging tables and moved with
 INSERT ... ON CONFLICT DO NOTHING, so a redelivered message is never stored twice.
-Unknown devices are dead-lettered, never created. The current state of every device
-in the batch is upserted with one statement per channel.
+Unknown devices, and readings of a kind other than the device's registered one, are
+dead-lettered, never stored. The current state of every device in the batch is upserted
+with one statement per channel. A batch the database refuses for a data reason is split
+until the refused rows stand alone (`store_batch`), so no value can stop the writer.
 """
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool
 
+from core.db import transaction
 from ingest.decode import ACK_TABLE, COLUMNS, Record, Rejected
+
+log = logging.getLogger(__name__)
 
 # The newest reading of each device in the batch, straight from the staging table it
 # was just COPYed into. A board is in use when its active-use counter moved since the
@@ -90,11 +98,20 @@ RETURNING c.id
 
 @dataclass
 class BatchOutcome:
-    """What one batch did: rows stored per table, duplicates skipped, dead letters."""
+    """What one batch did: rows stored per table, duplicates skipped, dead letters, splits."""
 
     stored: Counter = field(default_factory=Counter)
     duplicates: int = 0
     dead_letters: Counter = field(default_factory=Counter)
+    splits: int = 0  # transactions retried in halves to isolate rows the database refused
+
+    def add(self, other: "BatchOutcome") -> "BatchOutcome":
+        """This outcome and another one's, added up."""
+        self.stored.update(other.stored)
+        self.duplicates += other.duplicates
+        self.dead_letters.update(other.dead_letters)
+        self.splits += other.splits
+        return self
 
 
 def ensure_staging(conn: psycopg.Connection) -> None:
@@ -106,9 +123,31 @@ def ensure_staging(conn: psycopg.Connection) -> None:
         )
 
 
-def _known_devices(conn: psycopg.Connection, ids: set[str]) -> set[str]:
-    rows = conn.execute("SELECT id FROM device WHERE id = ANY(%s)", (list(ids),)).fetchall()
-    return {r["id"] if isinstance(r, dict) else r[0] for r in rows}
+# Which registered kind may write which telemetry table: a board cannot pose as its
+# school's gateway.
+_KIND_OF_TABLE = {"board_telemetry": "board", "recorder_telemetry": "recorder",
+                  "gateway_telemetry": "gateway"}
+# Errors that say the database is away or busy: the batch is kept and tried again.
+# Any other database error is about the data, and the batch is split to find the rows.
+RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+_DATA_ERRORS = (psycopg.Error, UnicodeError, OverflowError, ValueError)
+
+
+def _registered_kinds(conn: psycopg.Connection, ids: set[str]) -> dict[str, str]:
+    rows = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT id, kind FROM device WHERE id = ANY(%s)", (list(ids),)).fetchall()
+    return dict(rows)
+
+
+def _refusal(record: Record, kinds: dict[str, str]) -> str | None:
+    """Why a decoded record may not be stored for its device, or None."""
+    kind = kinds.get(record.device_id)
+    if kind is None:
+        return "unknown device id"
+    expected = _KIND_OF_TABLE.get(record.table)
+    if expected and expected != kind:
+        return f"kind mismatch: {record.device_id} is registered as a {kind}, not a {expected}"
+    return None
 
 
 def _copy_rows(conn: psycopg.Connection, table: str, rows: list[tuple]) -> int:
@@ -127,7 +166,18 @@ def _dead_letter(conn: psycopg.Connection, rejected: Sequence[Rejected]) -> None
     with conn.cursor() as cur:
         with cur.copy("COPY dead_letter (topic, payload, reason, device_id) FROM STDIN") as copy:
             for r in rejected:
-                copy.write_row((r.topic, r.payload, r.reason, r.device_id))
+                copy.write_row((r.topic, r.payload, _storable(r.reason), r.device_id))
+
+
+def _storable(text: str) -> str:
+    # a reason may quote the refused input: keep it storable whatever it holds
+    return text.replace("\x00", "\\0").encode(errors="replace").decode()[:1000]
+
+
+def _database_reason(exc: BaseException) -> str:
+    sqlstate = getattr(exc, "sqlstate", None)
+    first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return f"database refused: {first_line}" + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
 
 
 def _update_state(conn: psycopg.Connection, tables: set[str], status: list[Record]) -> None:
@@ -163,12 +213,10 @@ def _apply_acks(conn: psycopg.Connection, acks: list[Record]) -> list[Rejected]:
 def write_batch(conn: psycopg.Connection, records: list[Record], rejected: list[Rejected]) -> BatchOutcome:
     """Store a batch in the caller's transaction; the caller commits, then acknowledges."""
     outcome = BatchOutcome()
-    known = _known_devices(conn, {r.device_id for r in records}) if records else set()
-    unknown = [r for r in records if r.device_id not in known]
-    records = [r for r in records if r.device_id in known]
-    rejected = list(rejected) + [
-        Rejected(r.topic, r.payload, "unknown device id", r.device_id) for r in unknown
-    ]
+    kinds = _registered_kinds(conn, {r.device_id for r in records}) if records else {}
+    refusals = [(r, _refusal(r, kinds)) for r in records]
+    records = [r for r, why in refusals if why is None]
+    rejected = list(rejected) + [Rejected(r.topic, r.payload, why, r.device_id) for r, why in refusals if why]
     acks = [r for r in records if r.table == ACK_TABLE]
     records = [r for r in records if r.table != ACK_TABLE]
     rejected += _apply_acks(conn, acks)
@@ -183,4 +231,34 @@ def write_batch(conn: psycopg.Connection, records: list[Record], rejected: list[
     if rejected:
         _dead_letter(conn, rejected)
         outcome.dead_letters.update(r.reason.split(":")[0] for r in rejected)
+    return outcome
+
+
+def store_batch(pool: ConnectionPool, records: list[Record], rejected: list[Rejected]) -> BatchOutcome:
+    """Store a batch in one transaction, or, when the database refuses some of its data, in halves.
+
+    Connection-class errors (RETRYABLE) propagate for the caller to retry the whole batch.
+    Any other refusal splits the batch until each refused record stands alone; that one is
+    dead-lettered with the database's reason and the rest commit, so no value can stop the
+    writer. Each part commits before the caller acknowledges anything; a crash in between
+    redelivers the batch, and the idempotent writes store nothing twice.
+    """
+    try:
+        with transaction(pool) as conn:
+            ensure_staging(conn)
+            return write_batch(conn, records, rejected)
+    except RETRYABLE:
+        raise
+    except _DATA_ERRORS as exc:
+        if not records:
+            raise  # the dead letters alone were refused: nothing left to isolate
+        if len(records) == 1:
+            r = records[0]
+            refused = Rejected(r.topic, r.payload, _database_reason(exc), r.device_id)
+            log.warning("database refused a record of %s: %s", r.device_id, exc)
+            return store_batch(pool, [], [*rejected, refused])
+    middle = len(records) // 2
+    outcome = store_batch(pool, records[:middle], rejected)
+    outcome.add(store_batch(pool, records[middle:], []))
+    outcome.splits += 1
     return outcome

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg_pool import ConnectionPool
+from pydantic import ValidationError
 
 from core import contract
 from core.calendar import load_calendar
@@ -46,6 +47,7 @@ class PatrolMetrics:
         self.notices = Counter("patrol_notified_alerts", "Alerts notified", ["kind"], registry=r)
         self.send_failures = Gauge("patrol_send_failures", "Channel sends that failed", registry=r)
         self.callback_errors = Gauge("patrol_callback_errors", "Exceptions in MQTT callbacks", registry=r)
+        self.invalid_status = Counter("patrol_invalid_status", "Status messages not in the contract", registry=r)
 
 
 class PatrolService:
@@ -74,8 +76,13 @@ class PatrolService:
         # Network thread: only a last will (the broker saying the connection died) matters here.
         if message.retain:
             return
-        device_id, _ = contract.parse_topic(message.topic)
-        status = DeviceStatus.model_validate_json(message.payload)
+        try:
+            device_id, _ = contract.parse_topic(message.topic)
+            status = DeviceStatus.model_validate_json(message.payload)
+        except (ValueError, ValidationError):
+            # the ingest dead-letters it with the reason; here it is simply not a will
+            self.metrics.invalid_status.inc()
+            return
         if not status.online and status.reason == StatusReason.WILL:
             # a last will carries the time the device connected; the loss happened now (as the ingest dates it)
             self._wills.put_nowait((device_id, datetime.now(UTC)))

@@ -19,46 +19,46 @@ def board(**overrides) -> bytes:
 
 
 def test_a_valid_board_reading_becomes_a_row():
-    r = decode("edu/dev/B1/telemetry", board(), NOW, POLICY)
+    r = decode("edu/dev/B01/telemetry", board(), NOW, POLICY)
     assert isinstance(r, Record)
-    assert (r.table, r.device_id, r.seq, r.time) == ("board_telemetry", "B1", 7, NOW)
+    assert (r.table, r.device_id, r.seq, r.time) == ("board_telemetry", "B01", 7, NOW)
     assert r.row[5] == 3600 and r.row[-1] is False
 
 
 def test_wrong_types_are_rejected_with_the_field_named():
-    r = decode("edu/dev/B1/telemetry", board(active_use_s="lots"), NOW, POLICY)
-    assert isinstance(r, Rejected) and "active_use_s" in r.reason and r.device_id == "B1"
+    r = decode("edu/dev/B01/telemetry", board(active_use_s="lots"), NOW, POLICY)
+    assert isinstance(r, Rejected) and "active_use_s" in r.reason and r.device_id == "B01"
 
 
 def test_not_json_and_unknown_versions_are_rejected():
-    assert isinstance(decode("edu/dev/B1/telemetry", b"\xff\x00garbage", NOW, POLICY), Rejected)
-    r = decode("edu/dev/B1/telemetry", board(v=2), NOW, POLICY)
+    assert isinstance(decode("edu/dev/B01/telemetry", b"\xff\x00garbage", NOW, POLICY), Rejected)
+    r = decode("edu/dev/B01/telemetry", board(v=2), NOW, POLICY)
     assert isinstance(r, Rejected) and "v" in r.reason
 
 
 def test_oversized_payloads_are_rejected_unread():
-    r = decode("edu/dev/B1/telemetry", b"{" + b" " * 20000 + b"}", NOW, POLICY)
+    r = decode("edu/dev/B01/telemetry", b"{" + b" " * 20000 + b"}", NOW, POLICY)
     assert isinstance(r, Rejected) and "exceeds" in r.reason
 
 
 def test_topics_outside_the_contract_are_rejected():
-    assert isinstance(decode("edu/dev/B1/nonsense", board(), NOW, POLICY), Rejected)
-    assert isinstance(decode("other/B1/telemetry", board(), NOW, POLICY), Rejected)
+    assert isinstance(decode("edu/dev/B01/nonsense", board(), NOW, POLICY), Rejected)
+    assert isinstance(decode("other/B01/telemetry", board(), NOW, POLICY), Rejected)
 
 
 def test_clock_checks_flag_near_future_and_refuse_far_off_times():
-    near = decode("edu/dev/B1/telemetry", board(ts=(NOW + timedelta(minutes=20)).isoformat()), NOW, POLICY)
+    near = decode("edu/dev/B01/telemetry", board(ts=(NOW + timedelta(minutes=20)).isoformat()), NOW, POLICY)
     assert isinstance(near, Record) and near.row[-1] is True
-    late = decode("edu/dev/B1/telemetry", board(ts=(NOW - timedelta(hours=3)).isoformat()), NOW, POLICY)
+    late = decode("edu/dev/B01/telemetry", board(ts=(NOW - timedelta(hours=3)).isoformat()), NOW, POLICY)
     assert isinstance(late, Record) and late.row[-1] is False  # late is normal after an outage
     for far in (NOW + timedelta(days=2), NOW - timedelta(days=30)):
-        r = decode("edu/dev/B1/telemetry", board(ts=far.isoformat()), NOW, POLICY)
+        r = decode("edu/dev/B01/telemetry", board(ts=far.isoformat()), NOW, POLICY)
         assert isinstance(r, Rejected) and "too far" in r.reason
 
 
 def test_a_last_will_is_dated_when_it_arrives():
     will = json.dumps({"v": 1, "ts": (NOW - timedelta(hours=5)).isoformat(), "online": False, "reason": "will"})
-    r = decode("edu/dev/B1/status", will.encode(), NOW, POLICY)
+    r = decode("edu/dev/B01/status", will.encode(), NOW, POLICY)
     assert isinstance(r, Record) and r.time == NOW and r.state == {"online": False}
 
 
@@ -66,7 +66,7 @@ def test_a_last_will_is_dated_when_it_arrives():
 @given(st.binary(max_size=2048))
 def test_arbitrary_bytes_never_raise(payload):
     for channel in ("telemetry", "event", "status", "ack"):
-        assert isinstance(decode(f"edu/dev/B1/{channel}", payload, NOW, POLICY), Record | Rejected)
+        assert isinstance(decode(f"edu/dev/B01/{channel}", payload, NOW, POLICY), Record | Rejected)
 
 
 @settings(deadline=None, max_examples=300)
@@ -74,4 +74,4 @@ def test_arbitrary_bytes_never_raise(payload):
                        st.one_of(st.none(), st.integers(), st.text(max_size=20), st.booleans(), st.floats())))
 def test_arbitrary_json_objects_never_raise(body):
     payload = json.dumps(body).encode()
-    assert isinstance(decode("edu/dev/B1/telemetry", payload, NOW, POLICY), Record | Rejected)
+    assert isinstance(decode("edu/dev/B01/telemetry", payload, NOW, POLICY), Record | Rejected)
