@@ -90,9 +90,9 @@ def _reason(exc: ValidationError) -> str:
 def _check_clock(ts: datetime, now: datetime, policy: ClockPolicy) -> bool | str:
     """False if fine, True if flagged as skewed, or a reason string if refused."""
     if ts - now > policy.max_future:
-        return f"device time {ts.isoformat()} is too far in the future"
+        return f"clock: device time {ts.isoformat()} is too far in the future"
     if now - ts > policy.max_past:
-        return f"device time {ts.isoformat()} is too far in the past"
+        return f"clock: device time {ts.isoformat()} is too far in the past"
     return ts - now > policy.skew_flag
 
 
@@ -125,9 +125,9 @@ def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Re
     try:
         device_id, channel = contract.parse_topic(topic)
     except ValueError as exc:
-        return Rejected(topic, payload, str(exc), None)
+        return Rejected(topic, payload, f"invalid topic: {exc}", None)
     if len(payload) > contract.MAX_PAYLOAD_BYTES:
-        return Rejected(topic, payload, f"payload of {len(payload)} bytes exceeds "
+        return Rejected(topic, payload, f"payload too large: {len(payload)} bytes exceeds "
                         f"{contract.MAX_PAYLOAD_BYTES}", device_id)
     try:
         if channel is Channel.TELEMETRY:
@@ -140,7 +140,7 @@ def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Re
             return _decode_ack(topic, device_id, payload, now)
     except ValidationError as exc:
         return Rejected(topic, payload, _reason(exc), device_id)
-    return Rejected(topic, payload, f"channel {channel.value} is not ingested", device_id)
+    return Rejected(topic, payload, f"invalid topic: channel {channel.value} is not ingested", device_id)
 
 
 def _decode_telemetry(topic, device_id, payload, now, policy) -> Record | Rejected:

@@ -1,8 +1,11 @@
-"""The ingest worker: MQTT in, batches to the database, acknowledgements after commit.
+"""The ingest worker: MQTT in, a durable journal, batches to the database.
 
-The network thread only hands messages to a bounded queue; when the database is slow
-the queue fills, the network thread blocks, and the broker keeps the messages (its
-queue is bounded by configuration). Nothing here holds an unbounded buffer.
+Three stages, each bounded. The network thread hands messages to a bounded queue. The
+journal thread writes them in batches to the worker's spool on disk (fsynced) and only
+then acknowledges them to the broker, so the broker never holds a backlog that its crash
+could lose. The writer thread stores the spool's oldest segments in the database and
+deletes them after the commit. When the database is away the spool grows, up to its
+size bound; past that the journal stops taking messages and the broker keeps them.
 """
 
 import logging
@@ -26,6 +29,7 @@ from core.settings import PlatformSettings
 from ingest.decode import ClockPolicy, Record, Rejected, decode
 from ingest.limits import DeviceRateLimit
 from ingest.settings import IngestSettings
+from ingest.spool import Spool, Spooled
 from ingest.writer import RETRYABLE, store_batch
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,10 @@ class IngestMetrics:
         self.db_errors = Counter("ingest_db_errors", "Failed batch attempts", registry=r)
         self.callback_errors = Gauge("ingest_callback_errors", "Exceptions in MQTT callbacks", registry=r)
         self.retained_skipped = Counter("ingest_retained_skipped", "Retained replays not ingested", registry=r)
+        self.spool_segments = Gauge("ingest_spool_segments", "Journal segments waiting for the database",
+                                    registry=r)
+        self.spool_bytes = Gauge("ingest_spool_bytes", "Journal bytes waiting for the database", registry=r)
+        self.journal_errors = Counter("ingest_journal_errors", "Failed journal writes", registry=r)
         self.flood_limited = Counter("ingest_flood_limited", "Messages over a device's flood limit", registry=r)
         self.splits = Counter("ingest_batch_splits", "Batches split to isolate rows the database refused",
                               registry=r)
@@ -96,6 +104,8 @@ class IngestService:
         self.failed = threading.Event()
         self._retrying = False  # a batch is waiting for the database to come back
         self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_max)
+        self.spool = Spool(settings.spool_dir or platform.data_dir / "ingest-spool" / settings.worker_id,
+                           settings.spool_max_bytes)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_commit = time.time()
@@ -134,7 +144,8 @@ class IngestService:
         """Open the pool, connect to the broker and start the writer and sweeper."""
         self.pool = open_pool(self.platform.require_database_url(), min_size=1, max_size=3,
                               name=f"ingest-{self.settings.worker_id}")
-        for name, target in (("writer", self._write_loop), ("sweeper", self._sweep_loop)):
+        for name, target in (("journal", self._journal_loop), ("writer", self._write_loop),
+                             ("sweeper", self._sweep_loop)):
             t = threading.Thread(target=target, name=f"ingest-{name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -163,12 +174,13 @@ class IngestService:
         """What /readyz reports: broker connected and batches committing."""
         m = self.metrics
         m.callback_errors.set(self.link.callback_errors)
-        idle = self._inbox.empty()
+        idle = self._inbox.empty() and self.spool.segments == 0
         fresh = time.time() - self._last_commit < 60
         writing = not self.failed.is_set() and all(t.is_alive() for t in self._threads)
         ready = writing and self.link.connected.is_set() and (idle or fresh)
         return {"ready": ready, "writer_alive": writing, "broker_connected": self.link.connected.is_set(),
-                "queue_depth": self._inbox.qsize(), "lag_s": round(self._lag, 3),
+                "queue_depth": self._inbox.qsize(), "spool_segments": self.spool.segments,
+                "lag_s": round(self._lag, 3),
                 "seconds_since_commit": round(time.time() - self._last_commit, 1)}
 
     def _next_batch(self) -> list[Inbound]:
@@ -187,20 +199,50 @@ class IngestService:
                 break
         return batch
 
-    def _write_loop(self) -> None:
+    def _journal_loop(self) -> None:
         try:
             while not (self._stop.is_set() and self._inbox.empty()):
                 batch = self._next_batch()
                 if batch:
-                    self._commit_with_retry(batch)
+                    self._journal_with_retry(batch)
                 self.metrics.queue_depth.set(self._inbox.qsize())
+        except BaseException:
+            log.critical("ingest journal failed; the worker stops so that it is restarted", exc_info=True)
+            self.failed.set()
+
+    def _journal_with_retry(self, batch: list[Inbound]) -> None:
+        delay = 0.5
+        self.spool.wait_for_room(self._stop)  # full: stop reading, the broker keeps the rest
+        while True:
+            try:
+                self.spool.append(Spooled(i.topic, i.payload, i.received) for i in batch)
+                break
+            except OSError as exc:  # a full or failing disk: keep the batch, acknowledge nothing
+                self.metrics.journal_errors.inc()
+                log.warning("journal write of %d failed (%s); retrying in %.1fs", len(batch), exc, delay)
+                if self._stop.wait(delay):
+                    return  # unacknowledged: the broker redelivers them
+                delay = min(delay * 2, self.settings.db_retry_max_s)
+        for item in batch:
+            self.link.ack(item.mid, item.qos, item.generation)
+        self.metrics.spool_segments.set(self.spool.segments)
+        self.metrics.spool_bytes.set(self.spool.bytes)
+
+    def _write_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                segments, batch = self.spool.oldest(self.settings.batch_size, timeout=0.5)
+                if batch and self._commit_with_retry(batch):
+                    self.spool.remove(segments)
+                    self.metrics.spool_segments.set(self.spool.segments)
+                    self.metrics.spool_bytes.set(self.spool.bytes)
         except BaseException:
             # Nothing of the batch in hand was acknowledged: the broker redelivers it. A
             # worker without its writer must not live on looking healthy.
             log.critical("ingest writer failed; the worker stops so that it is restarted", exc_info=True)
             self.failed.set()
 
-    def _decode(self, batch: list[Inbound]) -> tuple[list[Record], list[Rejected]]:
+    def _decode(self, batch: list[Spooled]) -> tuple[list[Record], list[Rejected]]:
         now = datetime.now(UTC)
         records: list[Record] = []
         rejected: list[Rejected] = []
@@ -228,7 +270,8 @@ class IngestService:
         device_time = result.time.timestamp() if isinstance(result, Record) else None
         return not self.limit.allow(result.device_id, device_time, received)
 
-    def _commit_with_retry(self, batch: list[Inbound]) -> None:
+    def _commit_with_retry(self, batch: list[Spooled]) -> bool:
+        """Store a batch, waiting out database outages; False if stopped before it was stored."""
         records, rejected = self._decode(batch)
         delay = 0.5
         while True:
@@ -244,13 +287,12 @@ class IngestService:
                 self.metrics.db_errors.inc()
                 log.warning("batch of %d not stored (%s); retrying in %.1fs", len(batch), exc, delay)
                 if self._stop.wait(delay):
-                    return  # unacknowledged: the broker redelivers them to the next worker
+                    return False  # still in the spool: stored after the restart
                 delay = min(delay * 2, self.settings.db_retry_max_s)
-        for item in batch:
-            self.link.ack(item.mid, item.qos, item.generation)
         self._record(batch, outcome)
+        return True
 
-    def _record(self, batch: list[Inbound], outcome) -> None:
+    def _record(self, batch: list[Spooled], outcome) -> None:
         m = self.metrics
         now = time.time()
         self._last_commit = now
@@ -287,7 +329,7 @@ class IngestService:
         """
         steady = time.monotonic() - steady_since >= self.settings.heartbeat_timeout_s
         writing = not self.failed.is_set() and not self._retrying
-        caught_up = self._lag <= 5 and self._inbox.qsize() <= self.settings.batch_size
+        caught_up = self._lag <= 5 and self.spool.segments <= 1 and self._inbox.qsize() <= self.settings.batch_size
         return steady and writing and caught_up and self.link.connected.is_set()
 
 

@@ -1,6 +1,7 @@
 """Settings of the ingest service (env prefix INGEST_)."""
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +33,12 @@ class IngestSettings(BaseSettings):
     # (an outage anywhere between device and database) a compliant device is never
     # limited for. Longer outages: raise it.
     device_backlog_s: float = 3600.0
+    # The worker's journal (ingest/spool.py): default <COCKPIT_DATA_DIR>/ingest-spool/<worker_id>.
+    # It must outlive the process (a volume in a container) and belongs to this worker id.
+    spool_dir: Path | None = None
+    # How much backlog the journal holds before the broker must keep the rest: 4 GiB is
+    # about an hour of a whole province's traffic (3,500 readings/s of ~300 bytes) on one worker.
+    spool_max_bytes: int = 4 << 30
     heartbeat_timeout_s: int = 180  # no message for this long: offline
     heartbeat_sweep_s: int = 15
     health_host: str = "127.0.0.1"

@@ -230,6 +230,7 @@ def write_batch(conn: psycopg.Connection, records: list[Record], rejected: list[
     _update_state(conn, set(by_table), [r for r in records if r.table == "device_status_change"])
     if rejected:
         _dead_letter(conn, rejected)
+        # the part before the colon is a fixed label (metrics); the rest names the case
         outcome.dead_letters.update(r.reason.split(":")[0] for r in rejected)
     return outcome
 

@@ -211,7 +211,7 @@ def test_poison_through_the_broker_does_not_stop_the_ingest(database_url, broker
     client.connect(address.host, address.port)
     client.loop_start()
     try:
-        for what, kind, channel, body in POISON:
+        for _what, kind, channel, body in POISON:
             client.publish(contract.topic(fleet[kind], Channel(channel)), payload_bytes(body), qos=1)
             client.publish(contract.topic(fleet["board"], Channel.TELEMETRY), payload_bytes(board()), qos=1)
         wait_for(lambda: db.execute("SELECT count(*) AS n FROM board_telemetry").fetchone()["n"] == len(POISON))
