@@ -9,6 +9,8 @@ COPY api api
 COPY dashboard dashboard
 COPY devices devices
 COPY sql sql
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 cockpit
+# /var/lib/cockpit: the ingest workers' journals (a volume each; named volumes take this owner)
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 cockpit \
+    && install -d -o cockpit -g cockpit /var/lib/cockpit/spool
 USER cockpit
 ENTRYPOINT ["cockpit"]

@@ -2,14 +2,19 @@
 
 Every registered device logs in as itself (username = device id; password derived from
 the provisioning secret, see core.credentials) and may publish only under its own
-topics and read only its own commands. The platform's services share one account
-that may read every device topic, send commands and publish operations notices.
-Nobody logs in anonymously.
+topics and read only its own commands. Each service process has its own account
+(`svc.ingest-<worker>`, `svc.patrol`, `svc.api`, `svc.monitor`; passwords derived from
+the platform's broker secret) limited to what that service does. Every listener
+replaces the client id a client sends with its username (`use_username_as_clientid`),
+so a client id belongs to one account: no device can take over another device's or a
+service's session. Nobody logs in anonymously.
 
 The password file holds only salted PBKDF2-SHA512 hashes in Mosquitto's own format,
 so it is written here directly (one external hashing process per device would take
 hours for a province). `cockpit broker-auth` rewrites both files after devices are
-registered; a running broker re-reads them on SIGHUP.
+registered; a running broker re-reads them on SIGHUP. `monitor-password` beside them
+holds the clear password of the read-only monitor account, for the broker's own health
+check (it grants reading `$SYS` and the patrol's notices, nothing else).
 
 With a certificate and key configured (COCKPIT_MQTT_TLS_CERT_FILE, _KEY_FILE) the same
 command also writes `conf.d/tls.conf`, a TLS listener the broker's configuration
@@ -20,6 +25,8 @@ needs a broker restart, not just SIGHUP.
 import base64
 import hashlib
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,13 +35,19 @@ from psycopg.rows import tuple_row
 
 from core import contract
 from core.contract import Channel
-from core.credentials import device_password
+from core.credentials import API, MONITOR, PATROL, derived_password, device_password, ingest_account
 
-PLATFORM_USER = "platform"
 OPS_ROOT = "edu/ops"  # operations notices (patrol)
 MIN_SECRET = 16
+MONITOR_PASSWORD_FILE = "monitor-password"
 _ITERATIONS = 101  # Mosquitto 2.0's own default for its PBKDF2-SHA512 ("$7$") hashes
 _SALT_BYTES = 12
+# What each kind of service does on the broker; devices' rules are the %u patterns below.
+_INGESTED = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)
+# A listener option, so it must follow every `listener` line: the broker replaces the client id
+# a client sends with its username (and refuses a client without one), so nobody can connect
+# under another account's client id, kick that client off and take over its session.
+LISTENER_IDENTITY = "use_username_as_clientid true\n"
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
@@ -44,17 +57,26 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
     return f"$7${_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
-def acl_text() -> str:
-    """The access list: devices confined to their own topics; the platform account to what services need."""
+def service_rules(ingest_workers: Iterable[str] = ("1",)) -> dict[str, list[str]]:
+    """Each service account and its access lines (`read|write|readwrite <topic filter>`)."""
+    every = f"{contract.TOPIC_ROOT}/+"
+    rules = {ingest_account(worker): [f"read {every}/{channel.value}" for channel in _INGESTED]
+             for worker in ingest_workers}
+    rules[PATROL] = [f"read {every}/{Channel.STATUS.value}", f"write {OPS_ROOT}/#"]  # last wills; notices
+    rules[API] = [f"write {every}/{Channel.COMMAND.value}"]  # commands down to devices
+    rules[MONITOR] = ["read $SYS/#", f"read {OPS_ROOT}/#"]
+    return rules
+
+
+def acl_text(ingest_workers: Iterable[str] = ("1",)) -> str:
+    """The access list: devices confined to their own topics; each service to what it needs."""
     own = {Channel.TELEMETRY: "write", Channel.EVENT: "write", Channel.STATUS: "write", Channel.ACK: "write",
            Channel.COMMAND: "read"}
     device_rules = "".join(f"pattern {access} {contract.topic('%u', channel)}\n" for channel, access in own.items())
-    return (f"# written by `cockpit broker-auth`; devices log in as their own id\n"
-            f"user {PLATFORM_USER}\n"
-            f"topic readwrite {contract.TOPIC_ROOT}/#\n"
-            f"topic readwrite {OPS_ROOT}/#\n"
-            f"topic read $SYS/#\n\n"
-            f"{device_rules}")
+    services = "".join(f"user {account}\n" + "".join(f"topic {line}\n" for line in lines) + "\n"
+                       for account, lines in service_rules(ingest_workers).items())
+    return ("# written by `cockpit broker-auth`; devices log in as their own id, services as svc.<name>\n"
+            f"{services}{device_rules}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,7 @@ class TlsListener:
         """The listener's lines of a Mosquitto configuration."""
         bind = f" {self.bind}" if self.bind else ""
         return (f"listener {self.port}{bind}\n"
+                f"{LISTENER_IDENTITY}"
                 f"certfile {self.cert_file}\n"
                 f"keyfile {self.key_file}\n"
                 "tls_version tlsv1.2\n")
@@ -85,27 +108,38 @@ def tls_listener(cert_file: Path | None, key_file: Path | None, port: int) -> Tl
 
 
 def write_files(conn: psycopg.Connection, directory: Path, provisioning_secret: str,
-                platform_password: str, tls: TlsListener | None = None) -> tuple[Path, Path]:
-    """Write passwords (every registered device and the platform account), the access list and
-    the included listeners (`conf.d/`); return the paths of the first two."""
+                platform_password: str, tls: TlsListener | None = None, *,
+                ingest_workers: Iterable[str] = ("1",)) -> tuple[Path, Path]:
+    """Write passwords (every registered device and every service account), the access list, the
+    monitor's password and the included listeners (`conf.d/`); return the paths of the first two.
+
+    `platform_password` is the secret the service accounts' passwords derive from;
+    `ingest_workers` the INGEST_WORKER_IDs that get an account.
+    """
     for name, value in (("provisioning secret", provisioning_secret), ("platform password", platform_password)):
         if len(value or "") < MIN_SECRET:
             raise ValueError(f"the {name} must not be empty or shorter than {MIN_SECRET} characters")
+    rules = service_rules(ingest_workers)  # ValueError for a worker id unfit for an account name
     directory.mkdir(parents=True, exist_ok=True)
     passwords, acl = directory / "passwords", directory / "acl"
-    lines = [f"{PLATFORM_USER}:{password_hash(platform_password)}\n"]
+    lines = [f"{account}:{password_hash(derived_password(platform_password, account))}\n" for account in rules]
     for (device_id,) in conn.cursor(row_factory=tuple_row).execute("SELECT id FROM device ORDER BY id"):
+        # The registry's CHECK constraint holds ids to this pattern, which has no room for the
+        # services' prefix; a registry without it must not slip a service's name in.
+        if not re.fullmatch(contract.DEVICE_ID_PATTERN, device_id):
+            raise ValueError(f"device id {device_id!r} does not match the contract's pattern; not writing it")
         lines.append(f"{device_id}:{password_hash(device_password(provisioning_secret, device_id))}\n")
     included = directory / "conf.d"
     included.mkdir(exist_ok=True)
     listener = included / "tls.conf"
-    files = [(passwords, "".join(lines)), (acl, acl_text())]
+    files = [(passwords, "".join(lines)), (acl, acl_text(ingest_workers)),
+             (directory / MONITOR_PASSWORD_FILE, derived_password(platform_password, MONITOR) + "\n")]
     if tls:
         files.append((listener, tls.conf()))
     else:
         listener.unlink(missing_ok=True)
     for path, text in files:
-        partial = path.with_suffix(".new")
+        partial = path.with_name(path.name + ".new")
         partial.write_text(text)
         partial.chmod(0o600)
         partial.replace(path)  # a broker reloading meanwhile reads the old file or the new one, never half

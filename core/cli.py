@@ -192,7 +192,10 @@ def broker_auth(
     out: Annotated[Path, typer.Option(help="folder for the password file and the access list")],
     device_secret: Annotated[str, typer.Option(envvar="COCKPIT_DEVICE_SECRET", help="provisioning secret")],
     platform_password: Annotated[str, typer.Option(envvar="COCKPIT_MQTT_PLATFORM_PASSWORD",
-                                                   help="password of the services' broker account")],
+                                                   help="secret the services' broker passwords derive from")],
+    ingest_workers: Annotated[str, typer.Option(envvar="COCKPIT_MQTT_INGEST_WORKERS",
+                                                help="comma-separated INGEST_WORKER_IDs given a broker account")]
+    = "1",
     reload_pid: Annotated[int | None, typer.Option(help="broker process to signal to re-read them")] = None,
 ) -> None:
     """Write the broker's password file, access list and TLS listener from the registry and settings."""
@@ -200,16 +203,18 @@ def broker_auth(
 
     import psycopg
 
-    from core.broker_auth import tls_listener, write_files
+    from core.broker_auth import service_rules, tls_listener, write_files
 
     s = platform_settings()
+    workers = [w.strip() for w in ingest_workers.split(",") if w.strip()]
     try:
         tls = tls_listener(s.mqtt_tls_cert_file, s.mqtt_tls_key_file, s.mqtt_tls_port)
         with psycopg.connect(s.require_database_url()) as conn:
-            passwords, acl = write_files(conn, out, device_secret, platform_password, tls)
+            passwords, acl = write_files(conn, out, device_secret, platform_password, tls, ingest_workers=workers)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     print(f"wrote {passwords} and {acl}" + (f"; a TLS listener on port {tls.port}" if tls else ""))
+    print(f"service accounts: {', '.join(service_rules(workers))}")
     if reload_pid:
         os.kill(reload_pid, signal.SIGHUP)
         print(f"asked broker process {reload_pid} to reload them")

@@ -6,6 +6,7 @@ when this process is root the cluster is initialised and run as the `postgres` u
 Nothing here touches the system services (their ports, sockets or clusters).
 """
 
+import contextlib
 import glob
 import os
 import pwd
@@ -22,6 +23,15 @@ from psycopg import sql
 
 _PG_USER = "postgres"
 _GIB = 1 << 30
+# Payload sizes (docs/mqtt-contract.md). Up to MESSAGE_SIZE_LIMIT the broker passes a message
+# on, so the ingest dead-letters anything over the contract's 16 KiB. Over it, Mosquitto 2.0
+# answers an MQTT 5 QoS 1/2 publish with reason code 0x95 and keeps the connection (an MQTT
+# 3.1.1 client gets a plain PUBACK: the message is dropped unseen). A packet over
+# MAX_PACKET_SIZE is not even read: the broker disconnects the client (MQTT 5: DISCONNECT
+# 0x95), so no client makes it buffer more than this; MQTT 5 clients learn the limit from the
+# CONNACK.
+MESSAGE_SIZE_LIMIT = 256 * 1024
+MAX_PACKET_SIZE = 1024 * 1024
 
 # Server settings for an IoT write load on one machine, rewritten on every start into
 # cockpit.conf (included last by postgresql.conf) so an old cluster follows the code.
@@ -76,6 +86,19 @@ def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def process_alive(pid: int) -> bool:
+    """True while a process of that id runs; a zombie counts as dead (and is reaped if it is ours)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state in ("Z", "X"):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # ours when this process is a container's PID 1
+        return False
+    return True
 
 
 def _tail(*paths: Path, lines: int = 20) -> str:
@@ -180,6 +203,15 @@ class EmbeddedPostgres:
             pkglib = ""
         return bool(glob.glob(os.path.join(pkglib or str(self.bindir.parent / "lib"), "timescaledb*.so")))
 
+    @property
+    def running(self) -> bool:
+        """True while the cluster's server runs (its postmaster.pid names a live process)."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return False
+        return process_alive(pid)
+
     def _running_port(self) -> int | None:
         """The port of a server already running on this cluster (left by a killed `cockpit up`)."""
         if self._run("pg_ctl", "-D", str(self.data), "status", check=False).returncode != 0:
@@ -197,7 +229,8 @@ class EmbeddedPostgres:
             self.port = running
         else:
             self._configure()
-            self.port = _stable_port(self.root / "port", self._preferred)
+            # a restart keeps the port: clients reconnect to the same URL
+            self.port = _stable_port(self.root / "port", self._preferred or self.port or None)
             result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                                "-o", f"-p {self.port}", "start", check=False)
             if result.returncode != 0:
@@ -235,13 +268,18 @@ class EmbeddedMosquitto:
 
     def __init__(self, data_dir: Path, port: int | None = None, password_file: Path | None = None,
                  acl_file: Path | None = None, *, include_dir: Path | None = None, max_queued_messages: int = 1_000_000,
-                 max_queued_bytes: int = _GIB) -> None:
+                 max_queued_bytes: int = _GIB, autosave_interval_s: int = 2,
+                 log_types: tuple[str, ...] = ("error", "warning", "notice")) -> None:
         self.root = Path(data_dir).resolve()
         self.password_file = Path(password_file).resolve() if password_file else None
         self.acl_file = Path(acl_file).resolve() if acl_file else None
         self.include_dir = Path(include_dir).resolve() if include_dir else None  # more listeners (TLS)
         self.max_queued_messages = max_queued_messages
         self.max_queued_bytes = max_queued_bytes
+        # Seconds between two saves of the whole in-memory database (0: only on a clean stop and on
+        # SIGUSR1); a crash (kill -9, power) loses what arrived since the last save.
+        self.autosave_interval_s = autosave_interval_s
+        self.log_types = log_types  # "debug" logs every packet, and each oversized publish refused
         self.log = self.root / "mosquitto.log"
         self.output = self.root / "mosquitto.out"  # errors from before the log file is open
         self.conf = self.root / "mosquitto.conf"
@@ -259,37 +297,44 @@ class EmbeddedMosquitto:
 
     @property
     def running(self) -> bool:
-        """True while the broker process is alive."""
+        """True while the broker process is alive (asking reaps a broker that died)."""
         return self.process is not None and self.process.poll() is None
 
     def _write_conf(self) -> None:
+        from core.broker_auth import LISTENER_IDENTITY
+
+        identity = ""
         if self.password_file:
             auth = f"allow_anonymous false\npassword_file {self.password_file}\n"
             auth += f"acl_file {self.acl_file}\n" if self.acl_file else ""
+            # a listener option: each client id is its account's (the TLS listener says it too)
+            identity = LISTENER_IDENTITY
         else:
             auth = "allow_anonymous true\n"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            f"{identity}"
             f"{auth}"
             "persistence true\n"
             f"persistence_location {self.root}/\n"
             # Mosquitto 2.0 has no write-ahead log: it rewrites its whole database on each
             # save. A clean stop (SIGTERM) always saves, so restarts lose nothing; a crash
             # loses what arrived since the last save. Saving on every change would make a
-            # backlog quadratic, so save on a short timer: a crash costs at most 2 s.
-            "autosave_interval 2\n"
+            # backlog quadratic, so save on a short timer: a crash costs at most that long.
+            f"autosave_interval {self.autosave_interval_s}\n"
             # Debian's default of 1000 messages per offline session drops data while the
             # ingest is away; queue far more, bounded in bytes so memory stays finite.
             f"max_queued_messages {self.max_queued_messages}\n"
             f"max_queued_bytes {self.max_queued_bytes}\n"
             "max_inflight_messages 0\n"
-            "message_size_limit 262144\n"
+            f"message_size_limit {MESSAGE_SIZE_LIMIT}\n"
+            f"max_packet_size {MAX_PACKET_SIZE}\n"
             "persistent_client_expiration 14d\n"
             # without `user`, a root broker switches to `mosquitto`, who cannot write here
             f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
             f"log_dest file {self.log}\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-            "connection_messages false\n"
+            + "".join(f"log_type {kind}\n" for kind in self.log_types)
+            + "connection_messages false\n"
             + (f"include_dir {self.include_dir}\n" if self.include_dir else "")
         )
 

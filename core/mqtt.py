@@ -142,7 +142,9 @@ class MqttLink:
         opts = self.options
         client = _Client(
             CallbackAPIVersion.VERSION2,
-            client_id=opts.client_id,
+            # With an account, the session is the account's: the platform's broker replaces any
+            # client id with the username (use_username_as_clientid), so send that very id.
+            client_id=self.broker.username or opts.client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=opts.manual_ack,
         )

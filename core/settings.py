@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,12 @@ class PlatformSettings(BaseSettings):
     database_url: str | None = None
     mqtt_url: str | None = None
     mqtt_ca_file: Path | None = None  # CA the services trust for an mqtts:// broker
+    # This process's broker account (`svc.ingest-1`, `svc.patrol`, `svc.api`…) when COCKPIT_MQTT_URL
+    # carries no credentials: its password derives from the platform's broker secret below.
+    mqtt_username: str | None = None
+    # The secret every service account's password derives from (core.credentials); `cockpit
+    # broker-auth` writes the broker's hashes from it.
+    mqtt_platform_password: SecretStr | None = None
     # The broker's own TLS listener (written by `cockpit broker-auth`, opened by `cockpit up`).
     mqtt_tls_cert_file: Path | None = None
     mqtt_tls_key_file: Path | None = None
@@ -65,10 +71,24 @@ class PlatformSettings(BaseSettings):
         return self.database_url
 
     def require_broker(self) -> BrokerAddress:
-        """The configured broker address, or a clear error if none is set."""
+        """The configured broker address and this process's credentials, or a clear error if none is set.
+
+        Credentials in COCKPIT_MQTT_URL win; otherwise COCKPIT_MQTT_USERNAME names the service's
+        own account and its password derives from COCKPIT_MQTT_PLATFORM_PASSWORD.
+        """
         if not self.mqtt_url:
             raise RuntimeError("COCKPIT_MQTT_URL is not set (run 'cockpit up' for an embedded stack)")
-        return parse_mqtt_url(self.mqtt_url)
+        address = parse_mqtt_url(self.mqtt_url)
+        if address.username is None and self.mqtt_username:
+            from core.credentials import derived_password
+
+            if not self.mqtt_platform_password:
+                raise RuntimeError(f"COCKPIT_MQTT_USERNAME is {self.mqtt_username} but COCKPIT_MQTT_PLATFORM_PASSWORD, "
+                                   "which its password derives from, is not set")
+            address = address.model_copy(update={
+                "username": self.mqtt_username,
+                "password": derived_password(self.mqtt_platform_password.get_secret_value(), self.mqtt_username)})
+        return address
 
 
 @lru_cache

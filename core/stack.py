@@ -1,7 +1,9 @@
 """The local stack behind `cockpit up`: embedded services, migrations, seed, and a supervisor.
 
 Every service runs as its own child process (one job each), exactly as in production;
-this module only starts them, restarts one that dies, and stops all on Ctrl-C.
+this module only starts them, restarts one that dies — the embedded PostgreSQL and
+Mosquitto as well as the services — and stops all on Ctrl-C. Each service that talks to
+the broker logs in with its own account (core.credentials).
 """
 
 import logging
@@ -13,7 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -33,15 +37,16 @@ class Child:
     args: list[str]
     env: dict[str, str]
     process: subprocess.Popen | None = None
-    restarts: int = 0
-    started_at: float = field(default=0.0)
 
     def start(self, log_dir: Path) -> None:
         """Start (or restart) the process, its output going to a log file."""
         out = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child for its life
         self.process = subprocess.Popen([sys.executable, "-m", "core.cli", *self.args], env=self.env,
                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        """True while the process runs (asking reaps it once it has exited)."""
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10) -> None:
         """Ask the process to stop, and kill it if it does not."""
@@ -52,6 +57,77 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@dataclass
+class Unit:
+    """Something the supervisor keeps running: a service process, the broker or the database."""
+
+    name: str
+    alive: Callable[[], bool]
+    start: Callable[[], object]
+    started_at: float = 0.0
+    died_at: float | None = None
+    failures: int = 0  # consecutive runs shorter than the supervisor's healthy period
+    restarts: int = 0
+
+
+class Supervisor:
+    """Restarts units that die, after a back-off that doubles with each short run.
+
+    A run that lasted `healthy_s` or longer resets the back-off, so a service that crashes
+    once a day restarts after `base_s`, while one that cannot start waits up to `max_s`
+    between attempts. A unit whose start fails counts as another short run.
+    """
+
+    def __init__(self, units: list[Unit] = (), *, healthy_s: float = 60.0, base_s: float = 1.0,
+                 max_s: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.healthy_s, self.base_s, self.max_s = healthy_s, base_s, max_s
+        self.clock = clock
+        self.say = say or (lambda text: print(text, flush=True))
+        self.units: list[Unit] = []
+        for unit in units:
+            self.add(unit)
+
+    def add(self, unit: Unit) -> Unit:
+        """Supervise a unit that has just been started."""
+        unit.started_at = self.clock()
+        self.units.append(unit)
+        return unit
+
+    def delay(self, unit: Unit) -> float:
+        """How long after its death the unit is started again."""
+        return min(self.max_s, self.base_s * 2 ** max(0, unit.failures - 1))
+
+    def check(self) -> None:
+        """Notice units that died; start again those whose back-off has passed (in the order added)."""
+        for unit in self.units:
+            now = self.clock()
+            if unit.died_at is None:
+                if unit.alive():
+                    continue
+                ran = now - unit.started_at
+                unit.died_at = now
+                unit.failures = 1 if ran >= self.healthy_s else unit.failures + 1
+                self.say(f"  {unit.name} stopped after {ran:.0f}s; restarting in {self.delay(unit):.0f}s")
+            if now - unit.died_at < self.delay(unit):
+                continue
+            unit.restarts += 1
+            try:
+                unit.start()
+            except Exception as exc:  # noqa: BLE001 - a failed start is retried, never fatal
+                unit.failures += 1
+                unit.died_at = self.clock()
+                self.say(f"  {unit.name} did not start (#{unit.restarts}): {exc}; next try in {self.delay(unit):.0f}s")
+                continue
+            unit.started_at, unit.died_at = self.clock(), None
+            self.say(f"  {unit.name} restarted (#{unit.restarts})")
+
+    def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:
+        """Check every `poll_s` seconds until `stop` is set."""
+        while not stop.wait(poll_s):
+            self.check()
 
 
 def port_free(port: int) -> bool:
@@ -105,6 +181,7 @@ class Stack:
         self.device_secret = os.environ.get("COCKPIT_DEVICE_SECRET") or _persistent_secret(self.data_dir / "device-secret")
         self.services: list = []
         self.children: list[Child] = []
+        self.supervisor = Supervisor()
         self._stop = threading.Event()
 
     def _database(self) -> str:
@@ -115,16 +192,23 @@ class Stack:
         pg = EmbeddedPostgres(self.data_dir / "postgres")
         pg.start()
         self.services.append(pg)
+        self.supervisor.add(Unit("postgres", lambda: pg.running, pg.start))
         print(f"  PostgreSQL  {pg.url}  (embedded, data in {self.data_dir / 'postgres'})", flush=True)
         return pg.url
 
-    def _broker(self, db_url: str) -> str:
-        """The configured broker, or an embedded one that knows every registered device and nobody else."""
-        from core.broker_auth import PLATFORM_USER, tls_listener, write_files
+    def _ingest_worker(self) -> str:
+        from ingest.settings import ingest_settings
+
+        return ingest_settings().worker_id
+
+    def _broker(self, db_url: str) -> tuple[str, str | None]:
+        """The broker's URL (no credentials) and the secret the services' passwords derive from:
+        the configured broker, or an embedded one that knows every registered device and service."""
+        from core.broker_auth import tls_listener, write_files
         from core.embedded import EmbeddedMosquitto
 
         if self.settings.mqtt_url:
-            return self.settings.mqtt_url
+            return self.settings.mqtt_url, None
         s = self.settings
         tls = tls_listener(s.mqtt_tls_cert_file, s.mqtt_tls_key_file, s.mqtt_tls_port)
         for path in (tls.cert_file, tls.key_file) if tls else ():
@@ -133,15 +217,17 @@ class Stack:
         platform_password = _persistent_secret(self.data_dir / "mqtt-platform-password")
         with psycopg.connect(db_url) as conn:
             passwords, acl = write_files(conn, self.data_dir / "mosquitto-auth", self.device_secret, platform_password,
-                                         tls)
+                                         tls, ingest_workers=[self._ingest_worker()])
         broker = EmbeddedMosquitto(self.data_dir / "mosquitto", password_file=passwords, acl_file=acl,
                                    include_dir=passwords.parent / "conf.d")
         broker.start()
         self.services.append(broker)
-        print(f"  Mosquitto   {broker.url}  (embedded; devices log in with their own credentials)", flush=True)
+        self.supervisor.add(Unit("mosquitto", lambda: broker.running, broker.start))
+        print(f"  Mosquitto   {broker.url}  (embedded; devices and services log in with their own accounts)",
+              flush=True)
         if tls:
             print(f"              mqtts://<this host>:{tls.port}  (TLS, {tls.cert_file})", flush=True)
-        return f"mqtt://{PLATFORM_USER}:{platform_password}@127.0.0.1:{broker.port}"
+        return broker.url, platform_password
 
     def _prepare_database(self, db_url: str) -> None:
         applied = migrate(db_url)
@@ -164,18 +250,30 @@ class Stack:
             add_history(db_url)  # so trends and lesson figures are not empty on the first start
             print(f"  history     four weeks of simulated past in {time.monotonic() - started:.1f}s", flush=True)
 
-    def _children(self, db_url: str, mqtt_url: str) -> list[Child]:
+    def _children(self, db_url: str, mqtt_url: str, platform_password: str | None) -> list[Child]:
+        from core.credentials import API, PATROL, derived_password, ingest_account
+
         env = {**os.environ, "COCKPIT_DATABASE_URL": db_url, "COCKPIT_MQTT_URL": mqtt_url,
                "COCKPIT_DATA_DIR": str(self.data_dir),
                "API_SECRET_KEY": os.environ.get("API_SECRET_KEY") or _persistent_secret(self.data_dir / "api-secret"),
                "SIM_DEVICE_SECRET": self.device_secret,
                "API_PORT": str(self.api_port), "DASHBOARD_PORT": str(self.dashboard_port),
                "DASHBOARD_API_URL": f"http://127.0.0.1:{self.api_port}"}
-        children = [Child("ingest", ["ingest"], env), Child("rollups", ["rollups"], env),
-                    Child("patrol", ["patrol"], env), Child("api", ["api"], env),
-                    Child("dashboard", ["dashboard"], env)]
+        env.pop("COCKPIT_MQTT_USERNAME", None)  # each service gets its own below; the others need none
+
+        def account(username: str) -> dict[str, str]:
+            """One service's own broker account: its password in the URL of the embedded broker; for a
+            configured one the name alone, when the secret is set (the service derives the password)."""
+            if platform_password is None:
+                return {**env, "COCKPIT_MQTT_USERNAME": username} if self.settings.mqtt_platform_password else env
+            own = mqtt_url.replace("mqtt://", f"mqtt://{username}:{derived_password(platform_password, username)}@", 1)
+            return {**env, "COCKPIT_MQTT_URL": own}
+
+        children = [Child("ingest", ["ingest"], account(ingest_account(self._ingest_worker()))),
+                    Child("rollups", ["rollups"], env), Child("patrol", ["patrol"], account(PATROL)),
+                    Child("api", ["api"], account(API)), Child("dashboard", ["dashboard"], env)]
         if self.simulate:
-            children.append(Child("simulator", ["simulate"], env))
+            children.append(Child("simulator", ["simulate"], env))  # devices log in as themselves
         return children
 
     def run(self) -> None:
@@ -187,10 +285,11 @@ class Stack:
         try:
             db_url = self._database()
             self._prepare_database(db_url)
-            mqtt_url = self._broker(db_url)
-            self.children = self._children(db_url, mqtt_url)
+            mqtt_url, platform_password = self._broker(db_url)
+            self.children = self._children(db_url, mqtt_url, platform_password)
             for child in self.children:
                 child.start(self.log_dir)
+                self.supervisor.add(Unit(child.name, child.alive, partial(child.start, self.log_dir)))
             api_ok = wait_http(f"http://127.0.0.1:{self.api_port}/readyz", 60)
             ui_ok = wait_http(f"http://127.0.0.1:{self.dashboard_port}/login", 60)
             self._announce(api_ok and ui_ok)
@@ -207,17 +306,7 @@ class Stack:
               "Press Ctrl-C to stop everything.\n", flush=True)
 
     def _supervise(self) -> None:
-        while not self._stop.wait(1):
-            for child in self.children:
-                code = child.process.poll() if child.process else None
-                if code is None:
-                    continue
-                backoff = min(60, 2 ** child.restarts)
-                if time.monotonic() - child.started_at < backoff:
-                    continue
-                child.restarts += 1
-                print(f"  {child.name} exited with {code}; restarting (#{child.restarts})", flush=True)
-                child.start(self.log_dir)
+        self.supervisor.run(self._stop)
 
     def shutdown(self) -> None:
         """Stop the services (children first, then broker and database)."""

@@ -9,6 +9,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from core.mqtt import release
+from tests.fixtures.devices import wait_for
 
 QUEUED = 1500  # more than Debian's default max_queued_messages (1000)
 
@@ -126,3 +127,25 @@ def test_mosquitto_start_failure_shows_the_log(tmp_path):
 def test_mosquitto_refuses_a_port_already_in_use(broker, tmp_path):
     with pytest.raises(RuntimeError, match="already in use"):
         EmbeddedMosquitto(tmp_path / "mq", port=broker.port).start()
+
+
+def test_mosquitto_saves_on_the_callers_interval(tmp_path):
+    broker = EmbeddedMosquitto(tmp_path / "mq", autosave_interval_s=1).start()
+    try:
+        assert "\nautosave_interval 1\n" in broker.conf.read_text()
+        wait_for((broker.root / "mosquitto.db").exists, timeout=30)  # saved by the timer, not by a stop
+    finally:
+        broker.stop()
+
+
+def test_mosquitto_makes_each_client_id_its_username_once_there_are_passwords(tmp_path):
+    anonymous = EmbeddedMosquitto(tmp_path / "open")
+    secured = EmbeddedMosquitto(tmp_path / "closed", password_file=tmp_path / "passwords")
+    for broker in (anonymous, secured):
+        broker.root.mkdir()
+        broker._write_conf()
+    assert "use_username_as_clientid" not in anonymous.conf.read_text()  # it would refuse every anonymous client
+    first, second = secured.conf.read_text().splitlines()[:2]
+    assert first.startswith("listener ") and second == "use_username_as_clientid true"  # a listener option
+    assert f"message_size_limit {256 * 1024}" in secured.conf.read_text()
+    assert f"max_packet_size {1024 * 1024}" in secured.conf.read_text()
