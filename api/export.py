@@ -10,6 +10,15 @@ from openpyxl import Workbook
 
 ExportFormat = Literal["json", "csv", "xlsx"]
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_MEDIA_TYPE = _XLSX
+CSV_MEDIA_TYPE = "text/csv"
+
+# `responses=` of a route whose `format` asks for a file: the 200 is JSON, CSV or XLSX.
+EXPORT_RESPONSES: dict[int | str, dict] = {200: {
+    "description": "JSON by default; with format=csv a UTF-8 CSV file (with BOM), with format=xlsx a workbook",
+    "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+}}
 
 
 def _cell(value: object) -> object:

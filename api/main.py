@@ -1,10 +1,10 @@
 """The API application: one pool per process, routers per bounded context."""
 
 import logging
+import re
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -14,11 +14,14 @@ from api.communities.router import router as communities_router
 from api.devices.publisher import CommandPublisher
 from api.devices.router import router as devices_router
 from api.equity.router import router as equity_router
+from api.errors import install as install_error_handlers
+from api.errors import problem_response, problem_schemas
+from api.inputs import JSON_VALUE_SCHEMA
 from api.lessons.router import router as lessons_router
 from api.metrics.router import router as metrics_router
 from api.observability import RequestLogMiddleware, metrics_response
 from api.scopes.router import router as scopes_router
-from api.security import SecurityHeaders
+from api.security import AllowHeader, SecurityHeaders
 from api.settings import api_settings
 from api.targets.router import router as targets_router
 from core.db import open_pool
@@ -26,6 +29,7 @@ from core.settings import platform_settings
 
 log = logging.getLogger(__name__)
 
+PUBLIC_ROUTES = {"/api/v1/auth/token"}
 ROUTERS = (auth_router, alerts_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
            lessons_router, communities_router)
 
@@ -44,9 +48,58 @@ async def lifespan(app: FastAPI):
         app.state.pool.close()
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    return JSONResponse(status_code=422, content={"detail": "invalid request", "errors": errors})
+def _complete_document(app: FastAPI) -> None:
+    """The OpenAPI document as the API behaves: its real error bodies, and the free-form JSON value.
+
+    Every operation documents the errors any route answers, with the body the API really sends
+    (`api.errors.Problem`): 401 and 404 where a token is needed (404 also means outside the
+    user's scope), 422 where there is input (replacing the framework's default body, which the
+    API never sends), 400 where a body is read. Routes document their own 403, 409, 423 or 429.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["JsonValue"] = JSON_VALUE_SCHEMA
+            schemas.update(problem_schemas())
+            for path, operations in document.get("paths", {}).items():
+                for operation in operations.values():
+                    _document_operation_errors(path, operation)
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def _document_operation_errors(path: str, operation: dict) -> None:
+    responses = operation.setdefault("responses", {})
+    codes = [] if path in PUBLIC_ROUTES else [401, 404]
+    if operation.get("parameters") or operation.get("requestBody"):
+        codes.append(422)
+        default_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        if default_422.get("$ref", "").endswith("/HTTPValidationError"):
+            del responses["422"]
+    if operation.get("requestBody"):
+        codes.append(400)
+    for code in codes:
+        responses.setdefault(str(code), problem_response(code))
+
+
+def _methods_of(app: FastAPI):
+    """A function from a request path to the methods the document lists for it (computed once, when needed)."""
+    table: list[tuple[re.Pattern, set[str]]] = []
+
+    def methods_of(path: str) -> set[str]:
+        if not table:
+            for template, operations in app.openapi().get("paths", {}).items():
+                pattern = re.compile("^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(template)) + "$")
+                table.append((pattern, {m.upper() for m in operations}))
+        return next((methods for pattern, methods in table if pattern.match(path)), set())
+
+    return methods_of
 
 
 def create_app() -> FastAPI:
@@ -58,14 +111,16 @@ def create_app() -> FastAPI:
                     "classrooms, communities, equity and the smart patrol.",
         lifespan=lifespan,
     )
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    install_error_handlers(app)
     app.add_middleware(CORSMiddleware, allow_origins=api_settings().cors_origins,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AllowHeader, methods_of=_methods_of(app))
     for router in ROUTERS:
         app.include_router(router)
+    _complete_document(app)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics():

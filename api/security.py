@@ -32,3 +32,32 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class AllowHeader:
+    """A 405 names every method the path supports, not only those of the first route that matched it.
+
+    Starlette answers 405 from the first route whose path matches, so a path served by two routes
+    (GET and POST on …/commands) advertised only one. `methods_of` maps a path to all its methods
+    (from the OpenAPI document), and the header is rewritten from it.
+    """
+
+    def __init__(self, app, methods_of) -> None:
+        self.app = app
+        self.methods_of = methods_of
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_allow(message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = self.methods_of(scope.get("path", ""))
+                if methods:
+                    allow = ", ".join(sorted({*methods, *(["HEAD"] if "GET" in methods else [])})).encode()
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                    message["headers"] = [*headers, (b"allow", allow)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)

@@ -39,8 +39,9 @@ def _raise_for(response: httpx.Response) -> None:
     raise ApiError(response.status_code, f"{response.status_code}: {detail}")
 
 
-def _send(method: str, path: str, token: str | None, **kwargs) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+def _send(method: str, path: str, token: str | None, headers: dict[str, str] | None = None,
+          **kwargs) -> httpx.Response:
+    headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})} or None
     try:
         r = _client().request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
@@ -49,10 +50,21 @@ def _send(method: str, path: str, token: str | None, **kwargs) -> httpx.Response
     return r
 
 
-def login(username: str, password: str) -> str:
-    """A bearer token for these credentials."""
-    return _send("POST", "/api/v1/auth/token", None, data={"username": username, "password": password}
-                 ).json()["access_token"]
+CLIENT_HEADER = "X-Cockpit-Client"
+SECRET_HEADER = "X-Cockpit-Secret"
+
+
+def login(username: str, password: str, client: str | None = None) -> str:
+    """A bearer token for these credentials, typed into the browser at address `client`.
+
+    The API throttles failed logins per client: the cockpit names the browser and vouches for
+    it with its secret, so one browser's failures hold back that browser, not everyone using
+    the cockpit. Without a secret the browser is not named.
+    """
+    secret = dashboard_settings().cockpit_credential()
+    headers = {CLIENT_HEADER: client, SECRET_HEADER: secret} if client and secret else None
+    return _send("POST", "/api/v1/auth/token", None, data={"username": username, "password": password},
+                 headers=headers).json()["access_token"]
 
 
 def get(token: str, path: str, **params) -> dict | list:

@@ -21,6 +21,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "password": _w("密码", "Password"),
     "login.missing": _w("请输入用户名和密码", "Enter your user name and password"),
     "login.failed": _w("登录失败:用户名或密码错误", "Login failed: wrong username or password"),
+    "login.locked": _w("该账号因多次登录失败已被暂时锁定,请稍后再试或联系管理员解锁",
+                       "This account is locked after repeated failed logins: try again later or ask an administrator"),
+    "login.throttled": _w("登录失败次数过多,请一分钟后再试", "Too many failed logins: try again in a minute"),
     "login.required": _w("请先登录", "Please log in"),
     "language": _w("EN", "中文"),
     # common

@@ -1,8 +1,12 @@
-"""Users as the API sees them."""
+"""Users as the API sees them, the login form, and account locks."""
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
+from fastapi import Form
 from pydantic import BaseModel
+
+from api.inputs import DbText
 
 Role = Literal["admin", "manager", "operations", "viewer"]
 Level = Literal["province", "city", "county", "school", "community"]
@@ -24,3 +28,28 @@ class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+
+
+class LoginForm:
+    """The OAuth2 password-flow form: a user name and a password (other OAuth2 fields are ignored)."""
+
+    def __init__(
+        self,
+        username: Annotated[DbText, Form(min_length=1, max_length=128)],
+        password: Annotated[DbText, Form(max_length=1024)],
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.grant_type = grant_type
+
+
+class AccountLock(BaseModel):
+    """A login name with failed logins in a row, and its lock if it has one."""
+
+    username: str
+    failures: int
+    locks: int
+    locked: bool
+    locked_until: datetime | None
+    last_failure: datetime

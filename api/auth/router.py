@@ -1,22 +1,35 @@
-"""Login and who-am-I."""
+"""Login, logout, who-am-I, and the administrators' view of locked accounts."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from api.auth import service
-from api.auth.models import Token, User
+from api.auth.models import AccountLock, LoginForm, Token, User
 from api.deps import Conn, CurrentUser
+from api.errors import problems
+from api.scopes.access import resolve
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
+Username = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00/]+$", examples=["zengdu"])]
 
-@router.post("/token", response_model=Token, summary="Log in (OAuth2 password flow)")
-def token(conn: Conn, form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> Token:
-    """Exchange a username and password for a bearer token (failed attempts are throttled per user and IP)."""
-    client = request.client.host if request.client else "unknown"
-    return service.login(conn, form.username, form.password, client)
+
+def _require_admin(user: User) -> None:
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not manage account locks")
+
+
+@router.post("/token", response_model=Token, summary="Log in (OAuth2 password flow)",
+             responses=problems(401, 423, 429))
+def token(conn: Conn, form: Annotated[LoginForm, Depends()], request: Request) -> Token:
+    """Exchange a username and password for a bearer token.
+
+    Failures are throttled per client address (429) and counted per account: repeated failures
+    lock the account for a growing time (423, whatever the password). The cockpit names the
+    browser it logs in for (`X-Cockpit-Client` with `X-Cockpit-Secret`); nobody else can.
+    """
+    return service.login(conn, form.username, form.password, service.client_address(request))
 
 
 @router.post("/logout", status_code=204, summary="Revoke the bearer token")
@@ -29,3 +42,32 @@ def logout(conn: Conn, _user: CurrentUser, token: Annotated[str, Depends(service
 def me(user: CurrentUser) -> User:
     """Who the token belongs to."""
     return user
+
+
+def _visible(conn: Conn, admin: User, level: str | None, code: str | None) -> bool:
+    """True when a user of this scope lies within the administrator's scope."""
+    if level is None or code is None:
+        return False
+    try:
+        resolve(conn, admin, level, code)
+    except HTTPException:
+        return False
+    return True
+
+
+@router.get("/locks", response_model=list[AccountLock], summary="Accounts with failed logins in a row (admin)",
+            responses=problems(403))
+def list_locks(conn: Conn, user: CurrentUser) -> list[dict]:
+    """Users within the administrator's scope that are locked or failing, locked ones first."""
+    _require_admin(user)
+    return [r for r in service.locks(conn) if _visible(conn, user, r["scope_level"], r["scope_code"])]
+
+
+@router.delete("/locks/{username}", status_code=204, summary="Unlock an account (admin)", responses=problems(403))
+def unlock(username: Username, conn: Conn, user: CurrentUser) -> None:
+    """Lift the lock and forget the failures of a user within the administrator's scope; audited."""
+    _require_admin(user)
+    target = conn.execute("SELECT scope_level, scope_code FROM app_user WHERE username = %s", (username,)).fetchone()
+    if target is None or not _visible(conn, user, target["scope_level"], target["scope_code"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user in your scope")
+    service.unlock(conn, user, username)

@@ -1,5 +1,22 @@
-"""Password checks, token issue and token verification."""
+"""Password checks, token issue and verification, login throttling and account lockout.
 
+Failed logins are held back two ways, neither of which lets anyone lock out somebody else:
+
+- per client address: more than `login_attempts_per_minute` failures from one address in a
+  minute answer 429 to that address only;
+- per account: `lockout_threshold` failures in a row lock that account for a time that grows
+  with each further lock (`lockout_base_s` × `lockout_factor`ⁿ, at most `lockout_max_s`). While
+  locked, every login to it answers 423 without the password being checked, so the answer says
+  nothing about whether the password was right. The lock is audited; an administrator can lift
+  it (`unlock`). A success ends the streak.
+
+The client address is the cockpit's browser when the cockpit vouches for it (`client_address`).
+"""
+
+import hmac
+import ipaddress
+import logging
+import math
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -7,18 +24,54 @@ from functools import lru_cache
 
 import jwt
 import psycopg
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from api.auth.models import Token, User
-from api.settings import api_settings
+from api.settings import ApiSettings, api_settings
 from core.security import hash_password, verify_password
+
+log = logging.getLogger(__name__)
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
 _ALGORITHM = "HS256"
 _UNAUTHORIZED = HTTPException(
     status.HTTP_401_UNAUTHORIZED, "invalid or expired credentials", {"WWW-Authenticate": "Bearer"}
 )
+# The browser the cockpit logs in for, and the proof that the cockpit is the one saying so.
+CLIENT_HEADER = "X-Cockpit-Client"
+SECRET_HEADER = "X-Cockpit-Secret"
+LOCKED_DETAIL = ("this account is locked after repeated failed logins; try again later "
+                 "or ask an administrator to unlock it")
+
+
+def client_address(request: Request) -> str:
+    """The address a login is throttled by: the caller's, or the browser's when the cockpit vouches for it.
+
+    Every login made through the cockpit reaches the API from the cockpit's server, so throttling
+    by the peer address would let ten wrong passwords typed into the cockpit lock everybody out.
+    The cockpit therefore names the browser in `X-Cockpit-Client` and proves it is the cockpit
+    with `X-Cockpit-Secret`, a secret only it and the API hold (API_COCKPIT_SECRET, or one
+    derived from the API's signing key). The header counts only with that secret, compared in
+    constant time, and only when it holds an IP address: a browser calling the API directly does
+    not know the secret, so whatever `X-Cockpit-Client` it sends is ignored (and logged) and it is
+    throttled by its own address. `X-Forwarded-For` is deliberately not used: any client can set
+    it, and a front proxy or the server itself may rewrite it.
+    """
+    peer = request.client.host if request.client else "unknown"
+    claimed = request.headers.get(CLIENT_HEADER)
+    if claimed is None:
+        return peer
+    secret = api_settings().cockpit_credential()
+    offered = request.headers.get(SECRET_HEADER, "")
+    if not secret or not hmac.compare_digest(offered.encode(), secret.encode()):
+        log.warning("ignored %s from %s: it did not carry the cockpit's secret", CLIENT_HEADER, peer)
+        return peer
+    try:
+        return str(ipaddress.ip_address(claimed.strip()))
+    except ValueError:
+        log.warning("ignored %s %r from the cockpit: not an IP address", CLIENT_HEADER, claimed[:64])
+        return peer
 
 
 @lru_cache
@@ -34,45 +87,102 @@ def _load_user(conn: psycopg.Connection, username: str) -> dict | None:
     ).fetchone()
 
 
-_FAILURES = """
-SELECT count(*) FILTER (WHERE username = %(user)s) AS by_user,
-       count(*) FILTER (WHERE client_ip = %(ip)s) AS by_ip
-FROM login_attempt
-WHERE NOT succeeded AND at > now() - interval '1 minute' AND (username = %(user)s OR client_ip = %(ip)s)
+_CLIENT_FAILURES = """
+SELECT count(*) AS n FROM login_attempt
+WHERE NOT succeeded AND client_ip = %s AND at > now() - interval '1 minute'
 """
 
 
-def _throttle(conn: psycopg.Connection, username: str, client_ip: str) -> None:
-    limit = api_settings().login_attempts_per_minute
-    row = conn.execute(_FAILURES, {"user": username, "ip": client_ip}).fetchone()
-    if row["by_user"] >= limit or row["by_ip"] >= limit:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed logins; try again in a minute",
-                            {"Retry-After": "60"})
+def _throttle_client(conn: psycopg.Connection, client: str, settings: ApiSettings) -> None:
+    """429 for this client address only, when it failed too often in the last minute."""
+    if conn.execute(_CLIENT_FAILURES, (client,)).fetchone()["n"] >= settings.login_attempts_per_minute:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            "too many failed logins from your address; try again in a minute", {"Retry-After": "60"})
 
 
-def _record_attempt(conn: psycopg.Connection, username: str, client_ip: str, succeeded: bool) -> None:
-    conn.execute("INSERT INTO login_attempt (username, client_ip, succeeded) VALUES (%s, %s, %s)",
-                 (username[:128], client_ip, succeeded))
-    conn.execute("INSERT INTO audit_log (username, action, target) VALUES (%s, %s, %s)",
-                 (username[:128], "login" if succeeded else "login.failed", client_ip))
+def _record(conn: psycopg.Connection, username: str, client: str, outcome: str, action: str) -> None:
+    conn.execute("INSERT INTO login_attempt (username, client_ip, succeeded, outcome) VALUES (%s, %s, %s, %s)",
+                 (username, client, outcome == "ok", outcome))
+    conn.execute("INSERT INTO audit_log (username, action, target) VALUES (%s, %s, %s)", (username, action, client))
     conn.commit()  # a failed attempt must count even though the request then fails
 
 
-def login(conn: psycopg.Connection, username: str, password: str, client_ip: str = "unknown") -> Token:
-    """Check a username and password and issue a signed token; 401 on a mismatch, 429 when throttled."""
-    _throttle(conn, username, client_ip)
+def _locked(until: datetime, now: datetime) -> HTTPException:
+    seconds = max(1, math.ceil((until - now).total_seconds()))
+    return HTTPException(status.HTTP_423_LOCKED, LOCKED_DETAIL, {"Retry-After": str(seconds)})
+
+
+def _count_failure(conn: psycopg.Connection, username: str, client: str, lock: dict | None, now: datetime,
+                   settings: ApiSettings) -> None:
+    """One more failure in the account's streak; lock it (for longer each time) past the threshold."""
+    if lock is not None and lock["last_failure"] < now - timedelta(seconds=settings.lockout_forget_s):
+        lock = None  # a quiet day forgets the streak
+    failures = (lock["failures"] if lock else 0) + 1
+    locks = lock["locks"] if lock else 0
+    until = lock["locked_until"] if lock else None
+    if failures >= settings.lockout_threshold:
+        locks += 1
+        seconds = settings.lockout_seconds(locks)
+        until = now + timedelta(seconds=seconds)
+        conn.execute("INSERT INTO audit_log (username, action, target, detail) VALUES (%s, 'login.locked', %s, "
+                     "jsonb_build_object('failures', %s::int, 'lock', %s::int, 'seconds', %s::float8, "
+                     "'until', %s::timestamptz))", (username, client, failures, locks, seconds, until))
+        log.warning("login %r locked for %.0f s after %d failed attempts (last from %s)", username, seconds,
+                    failures, client)
+    conn.execute(
+        """INSERT INTO login_lock (username, failures, locks, locked_until, last_failure)
+           VALUES (%(user)s, %(failures)s, %(locks)s, %(until)s, %(now)s)
+           ON CONFLICT (username) DO UPDATE SET failures = EXCLUDED.failures, locks = EXCLUDED.locks,
+               locked_until = EXCLUDED.locked_until, last_failure = EXCLUDED.last_failure""",
+        {"user": username, "failures": failures, "locks": locks, "until": until, "now": now})
+
+
+def login(conn: psycopg.Connection, username: str, password: str, client: str = "unknown") -> Token:
+    """Check a username and password and issue a signed token.
+
+    401 on a mismatch, 429 when this client failed too often, 423 while the account is locked.
+    """
+    settings = api_settings()
+    _throttle_client(conn, client, settings)
+    # One login at a time per name, so concurrent failures count one by one.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || %s))", (username,))
+    now = conn.execute("SELECT now() AS now").fetchone()["now"]
+    lock = conn.execute("SELECT * FROM login_lock WHERE username = %s", (username,)).fetchone()
+    if lock and lock["locked_until"] and lock["locked_until"] > now:
+        _record(conn, username, client, "locked", "login.refused_locked")
+        raise _locked(lock["locked_until"], now)
     row = _load_user(conn, username)
     ok = verify_password(row["password_hash"] if row else _missing_user_hash(), password)
     if not row or not ok or row["disabled"]:
-        _record_attempt(conn, username, client_ip, False)
+        _count_failure(conn, username, client, lock, now, settings)
+        _record(conn, username, client, "failed", "login.failed")
         raise _UNAUTHORIZED
-    _record_attempt(conn, username, client_ip, True)
-    settings = api_settings()
-    now = datetime.now(UTC)
+    conn.execute("DELETE FROM login_lock WHERE username = %s", (username,))
+    _record(conn, username, client, "ok", "login")
     ttl = timedelta(minutes=settings.token_ttl_minutes)
-    claims = {"sub": username, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
+    issued = datetime.now(UTC)
+    claims = {"sub": username, "iat": issued, "exp": issued + ttl, "jti": uuid.uuid4().hex}
     token = jwt.encode(claims, settings.signing_key(), algorithm=_ALGORITHM)
     return Token(access_token=token, expires_in=int(ttl.total_seconds()))
+
+
+def locks(conn: psycopg.Connection) -> list[dict]:
+    """Accounts locked now or with failures in a row, with the user's scope when the name is a user."""
+    return conn.execute(
+        """SELECT l.username, l.failures, l.locks, l.locked_until, l.last_failure,
+                  l.locked_until IS NOT NULL AND l.locked_until > now() AS locked, u.scope_level, u.scope_code
+           FROM login_lock l LEFT JOIN app_user u ON u.username = l.username
+           ORDER BY l.locked_until DESC NULLS LAST, l.username""").fetchall()
+
+
+def unlock(conn: psycopg.Connection, admin: User, username: str) -> bool:
+    """Lift the account's lock and forget its failures (audited); True when it was locked."""
+    row = conn.execute("DELETE FROM login_lock WHERE username = %s RETURNING locked_until > now() AS locked",
+                       (username,)).fetchone()
+    was_locked = bool(row and row["locked"])
+    conn.execute("INSERT INTO audit_log (username, action, target, detail) VALUES (%s, 'login.unlock', %s, "
+                 "jsonb_build_object('was_locked', %s::boolean))", (admin.username, username, was_locked))
+    return was_locked
 
 
 def authenticate_token(conn: psycopg.Connection, token: str) -> User:

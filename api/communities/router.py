@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from api.communities import service
 from api.communities.models import CommunityDetail, CommunityRow, Coverage
 from api.deps import Conn, CurrentUser
-from api.export import ExportFormat, table_response
+from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.scopes.access import resolve
 from api.scopes.models import Level
 
@@ -26,7 +26,7 @@ def coverage(level: Level, code: Code, conn: Conn, user: CurrentUser) -> Coverag
 
 
 @router.get("/scopes/{level}/{code}/communities", response_model=list[CommunityRow],
-            summary="Communities with a school in the scope (format=csv|xlsx exports)")
+            summary="Communities with a school in the scope (format=csv|xlsx exports)", responses=EXPORT_RESPONSES)
 def list_communities(level: Level, code: Code, conn: Conn, user: CurrentUser,
                      format: ExportFormat = "json") -> list[CommunityRow] | Response:  # noqa: A002 - query name
     """Lead school, kind, members, members' online rate now, lessons from the lead in the last weeks."""

@@ -1,10 +1,11 @@
 """Device shapes: list rows, detail, history points, commands."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
+from api.inputs import JsonObject
 from core.contract import CommandName
 
 DeviceKind = Literal["board", "recorder", "gateway"]
@@ -59,8 +60,8 @@ class CommandIn(BaseModel):
     """A command to send."""
 
     name: CommandName = Field(examples=["reboot"])
-    params: dict[str, Any] = Field(default_factory=dict, examples=[{"text": "今晚 22:00 系统维护"}])
-    ttl_s: int = Field(default=3600, ge=10, le=7 * 86400, description="how long an offline device may still get it")
+    params: JsonObject = Field(default_factory=dict, examples=[{"text": "今晚 22:00 系统维护"}])
+    ttl_s: Annotated[int, Strict()] = Field(default=3600, ge=10, le=7 * 86400, description="how long an offline device may still get it")
 
 
 class ScopeCommandIn(CommandIn):

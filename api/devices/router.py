@@ -18,7 +18,9 @@ from api.devices.models import (
     DevicePage,
     ScopeCommandIn,
 )
-from api.export import ExportFormat, table_response
+from api.errors import problems
+from api.export import EXPORT_RESPONSES, ExportFormat, table_response
+from api.inputs import DbText
 from api.scopes.access import resolve
 from api.scopes.models import Level
 
@@ -31,10 +33,11 @@ EXPORT_COLUMNS = ("id", "kind", "school_code", "school_name", "county_name", "ro
 
 
 @router.get("/scopes/{level}/{code}/devices", response_model=DevicePage,
-            summary="Devices of a scope, filtered and paged (format=csv|xlsx exports all matches)")
+            summary="Devices of a scope, filtered and paged (format=csv|xlsx exports all matches)",
+            responses=EXPORT_RESPONSES)
 def list_devices(level: Level, code: Code, conn: Conn, user: CurrentUser,
                  kind: DeviceKind | None = None, online: bool | None = None,
-                 search: Annotated[str | None, Query(max_length=64)] = None,
+                 search: Annotated[DbText | None, Query(max_length=64)] = None,
                  page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                  page_size: Annotated[int, Query(ge=1, le=500)] = 50,
                  format: ExportFormat = "json") -> DevicePage | Response:  # noqa: A002 - query name
@@ -75,7 +78,7 @@ def list_commands(device_id: DeviceId, conn: Conn, user: CurrentUser) -> list[Co
 
 
 @router.post("/devices/{device_id}/commands", response_model=CommandOut, status_code=202,
-             summary="Send a command to a device")
+             summary="Send a command to a device", responses=problems(403))
 def send_command(device_id: DeviceId, body: CommandIn, request: Request, conn: Conn, user: CurrentUser) -> CommandOut:
     """Record, publish and audit a command; the device's acknowledgement arrives later."""
     device = service.get_device(conn, user, device_id)
@@ -84,7 +87,7 @@ def send_command(device_id: DeviceId, body: CommandIn, request: Request, conn: C
 
 
 @router.post("/scopes/{level}/{code}/commands", response_model=BatchOut, status_code=202,
-             summary="Send a command to every device of a kind in a scope")
+             summary="Send a command to every device of a kind in a scope", responses=problems(403))
 def send_scope_command(level: Level, code: Code, body: ScopeCommandIn, request: Request, conn: Conn,
                        user: CurrentUser) -> BatchOut:
     """One command per device, sharing a batch id."""

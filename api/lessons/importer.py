@@ -52,19 +52,21 @@ def rows_from_file(filename: str, content: bytes) -> tuple[Numbered, list[RowErr
     if len(content) > MAX_BYTES:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"files are limited to {MAX_BYTES} bytes")
     name = filename.lower()
-    if name.endswith(".csv"):
-        try:
-            table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
-        except UnicodeDecodeError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "CSV files must be UTF-8") from exc
-    elif name.endswith(".xlsx"):
+    # The name decides; without a telling one, an XLSX file is a zip archive and anything else is read as CSV.
+    xlsx = name.endswith(".xlsx") or (not name.endswith(".csv") and content.startswith(b"PK\x03\x04"))
+    if xlsx:
         try:
             sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
         except Exception as exc:  # openpyxl raises many kinds on a broken file
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "not a readable XLSX file") from exc
         table = [list(r) for r in sheet.iter_rows(values_only=True)]
     else:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "upload a .csv or .xlsx file")
+        try:
+            table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+        except UnicodeDecodeError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "CSV files must be UTF-8") from exc
+        except csv.Error as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not a readable CSV file: {exc}") from exc
     if not table:
         return [], [RowError(row=1, column=None, message="the file is empty")]
     header = [str(h).strip().lower() if h is not None else "" for h in table[0]]

@@ -1,10 +1,18 @@
 """Shapes of the three classrooms: timetable rows, sessions, figures, the live view."""
 
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
+from api.inputs import DbDate, DbText
 from api.scopes.models import Scope, ScopeRef
 
 LessonKind = Literal["dedicated", "master", "elite"]
@@ -12,11 +20,23 @@ SessionStatus = Literal["scheduled", "held", "partial", "interrupted", "missed"]
 DEVICE_ID = r"^[A-Za-z0-9_-]{3,64}$"
 
 
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a time of day in the schools' time zone, without a UTC offset")
+    return value
+
+
+# A time of day on the schools' clock ("08:00", "14:30:00"): the database keeps no offset.
+LocalTime = Annotated[time, AfterValidator(_local), WithJsonSchema({
+    "type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+    "examples": ["08:00"], "description": "a time of day in the schools' time zone, without a UTC offset"})]
+
+
 class Receiver(BaseModel):
     """A receiving classroom of a timetabled lesson; the class defaults to the device's room."""
 
     device_id: str = Field(pattern=DEVICE_ID)
-    class_name: str | None = Field(default=None, max_length=64)
+    class_name: DbText | None = Field(default=None, max_length=64)
 
 
 class TimetableRow(BaseModel):
@@ -24,14 +44,14 @@ class TimetableRow(BaseModel):
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", examples=["L000123"])
     kind: LessonKind
-    subject: str = Field(min_length=1, max_length=64, examples=["音乐"])
+    subject: DbText = Field(min_length=1, max_length=64, examples=["音乐"])
     main_device_id: str = Field(pattern=DEVICE_ID)
-    community_code: str | None = Field(default=None, max_length=64)
+    community_code: DbText | None = Field(default=None, max_length=64)
     weekday: int = Field(ge=1, le=7, description="ISO weekday, 1 = Monday")
-    starts_at: time
-    ends_at: time
-    valid_from: date
-    valid_until: date
+    starts_at: LocalTime
+    ends_at: LocalTime
+    valid_from: DbDate
+    valid_until: DbDate
     receivers: list[Receiver] = Field(min_length=1, max_length=200,
                                       description="device ids; in files `id;id` or `id:class;id:class`")
 
@@ -85,8 +105,8 @@ class ImportResult(BaseModel):
 class MatchIn(BaseModel):
     """A day range whose sessions are recomputed."""
 
-    day_from: date
-    day_to: date
+    day_from: DbDate
+    day_to: DbDate
 
 
 class MatchOut(BaseModel):

@@ -1,6 +1,6 @@
 """Three-classroom routes: figures, sessions, lessons in progress, timetable import, matching."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, UploadFile, status
@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse, Response
 
 from api import audit
 from api.deps import Conn, CurrentUser
-from api.export import ExportFormat, table_response
+from api.errors import ImportProblem, problems
+from api.export import EXPORT_RESPONSES, ExportFormat, table_response
+from api.inputs import DbDate, storable
 from api.lessons import importer, service
 from api.lessons.matching import match_sessions
 from api.lessons.models import (
@@ -31,7 +33,7 @@ from api.scopes.models import Level
 router = APIRouter(prefix="/api/v1", tags=["lessons"])
 
 Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421300"])]
-Week = Annotated[str | None, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2024-W42"])]
+Week = Annotated[str | None, Query(pattern=r"^(19|2[0-9])[0-9]{2}-W(0[1-9]|[1-4][0-9]|5[0-3])$", examples=["2024-W42"])]
 SESSION_COLUMNS = tuple(SessionRow.model_fields)
 
 
@@ -49,9 +51,10 @@ def summary(level: Level, code: Code, conn: Conn, user: CurrentUser, week: Week 
 
 
 @router.get("/scopes/{level}/{code}/lessons/sessions", response_model=SessionPage,
-            summary="Sessions delivered or received in a scope (format=csv|xlsx exports all matches)")
+            summary="Sessions delivered or received in a scope (format=csv|xlsx exports all matches)",
+            responses=EXPORT_RESPONSES)
 def sessions(level: Level, code: Code, conn: Conn, user: CurrentUser,
-             day_from: date | None = None, day_to: date | None = None,
+             day_from: DbDate | None = None, day_to: DbDate | None = None,
              status_: Annotated[SessionStatus | None, Query(alias="status")] = None,
              kind: LessonKind | None = None,
              page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -96,7 +99,7 @@ def _import(conn, user, rows: importer.Numbered, source: str) -> ImportResult | 
 
 
 @router.post("/lessons/timetable", response_model=ImportResult, status_code=201,
-             responses={422: {"description": "row-level errors; nothing written"}},
+             responses={**problems(403), **problems(422, model=ImportProblem)},
              summary="Import timetable rows (JSON list of TimetableRow); all or nothing")
 def import_json(conn: Conn, user: CurrentUser,
                 rows: Annotated[list[dict[str, Any]], Body(max_length=importer.MAX_ROWS)]) -> Any:
@@ -106,7 +109,7 @@ def import_json(conn: Conn, user: CurrentUser,
 
 
 @router.post("/lessons/timetable/upload", response_model=ImportResult, status_code=201,
-             responses={422: {"description": "row-level errors; nothing written"}},
+             responses={**problems(403, 413), **problems(422, model=ImportProblem)},
              summary="Import a timetable file (CSV or XLSX); all or nothing")
 def import_file(file: UploadFile, conn: Conn, user: CurrentUser) -> Any:
     """Columns: id, kind, subject, main_device_id, community_code, weekday, starts_at, ends_at,
@@ -115,10 +118,11 @@ def import_file(file: UploadFile, conn: Conn, user: CurrentUser) -> Any:
     rows, errors = importer.rows_from_file(file.filename or "", file.file.read(importer.MAX_BYTES + 1))
     if errors:
         return _refused(errors)
-    return _import(conn, user, rows, f"timetable:{file.filename}")
+    return _import(conn, user, rows, f"timetable:{storable(file.filename or '')[:200]}")
 
 
-@router.post("/lessons/match", response_model=MatchOut, summary="Recompute the sessions of a day range (admin)")
+@router.post("/lessons/match", response_model=MatchOut, summary="Recompute the sessions of a day range (admin)",
+             responses=problems(403))
 def match(body: MatchIn, conn: Conn, user: CurrentUser) -> MatchOut:
     """Rebuild sessions from the timetable and the devices' reports; counts are those inside the caller's scope."""
     if user.role != "admin":

@@ -6,7 +6,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import Response
 
 from api.deps import Conn, CurrentUser
-from api.export import ExportFormat, table_response
+from api.export import EXPORT_RESPONSES, ExportFormat, table_response
+from api.inputs import DbText
 from api.metrics import service, trends
 from api.metrics.catalogue import FIGURES
 from api.metrics.models import FigureInfo, Figures, Ranking, Trend
@@ -17,7 +18,7 @@ from api.targets.service import attach
 router = APIRouter(prefix="/api/v1", tags=["figures"])
 
 Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421300"])]
-FigureKey = Annotated[str, Query(max_length=64, examples=["online_rate"])]
+FigureKey = Annotated[DbText, Query(max_length=64, examples=["online_rate"])]
 DEFAULT_KEYS = ["devices", "online", "online_rate", "board_online_rate", "recorder_online_rate",
                 "gateway_online_rate", "boards_in_use_now", "recorders_live_now", "silent_devices"]
 
@@ -43,7 +44,7 @@ def catalogue(_user: CurrentUser) -> list[FigureInfo]:
 @router.get("/scopes/{level}/{code}/figures", response_model=Figures,
             summary="Figures of a scope and of each child, with the targets that apply")
 def figures(level: Level, code: Code, conn: Conn, user: CurrentUser,
-            keys: Annotated[str | None, Query(max_length=1000, description="comma-separated figure keys",
+            keys: Annotated[DbText | None, Query(max_length=1000, description="comma-separated figure keys",
                                               examples=["online_rate,boards_in_use_now"])] = None) -> Figures:
     """Each figure for the scope and each child; `keys` picks figures (default: availability now)."""
     scope = resolve(conn, user, level, code)
@@ -53,7 +54,7 @@ def figures(level: Level, code: Code, conn: Conn, user: CurrentUser,
 
 
 @router.get("/scopes/{level}/{code}/ranking", response_model=Ranking,
-            summary="Children ranked by a figure (format=csv|xlsx to export)")
+            summary="Children ranked by a figure (format=csv|xlsx to export)", responses=EXPORT_RESPONSES)
 def ranking(level: Level, code: Code, conn: Conn, user: CurrentUser, figure: FigureKey = "online_rate",
             order: Literal["worst", "best"] = "worst", limit: Annotated[int, Query(ge=1, le=10_000)] = 10,
             format: ExportFormat = "json") -> Ranking | Response:  # noqa: A002 - query name

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import Conn, CurrentUser
+from api.errors import problems
 from api.metrics import service as metrics
 from api.metrics.models import RankedChild
 from api.scopes.access import resolve
@@ -42,7 +43,7 @@ def progress(level: Level, code: Code, conn: Conn, user: CurrentUser) -> list[Ta
 
 
 @router.post("/scopes/{level}/{code}/targets", response_model=Target, status_code=201,
-             summary="Set a target on a scope (it applies to the scope and below)")
+             summary="Set a target on a scope (it applies to the scope and below)", responses=problems(403))
 def set_target(level: Level, code: Code, body: TargetIn, conn: Conn, user: CurrentUser) -> Target:
     """Set (or replace, for the same figure and deadline) a target; audited."""
     return service.create(conn, user, resolve(conn, user, level, code), body)
@@ -54,7 +55,7 @@ def get_target(target_id: Annotated[int, Path(ge=1, le=2**62)], conn: Conn, user
     return service.get(conn, user, target_id)
 
 
-@router.delete("/targets/{target_id}", status_code=204, summary="Withdraw a target")
+@router.delete("/targets/{target_id}", status_code=204, summary="Withdraw a target", responses=problems(403))
 def delete_target(target_id: Annotated[int, Path(ge=1, le=2**62)], conn: Conn, user: CurrentUser) -> None:
     """Withdraw a target set within the user's own scope; audited."""
     service.delete(conn, user, target_id)

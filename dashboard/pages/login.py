@@ -1,6 +1,7 @@
 """Login: exchange a username and password for an API token kept in the browser session."""
 
 import dash
+import flask
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client
@@ -42,9 +43,17 @@ def submit(clicks: int, submits: int, username: str | None, password: str | None
     if not username or not password:  # nothing to ask the API yet
         return dash.no_update, dash.no_update, t("login.missing", lang or "zh")
     try:
-        token = api_client.login(username or "", password or "")
+        token = api_client.login(username or "", password or "", browser_address())
         user = api_client.get(token, "/api/v1/auth/me")
     except api_client.ApiError as exc:
-        message = t("login.failed", lang or "zh") if exc.status == 401 else str(exc)
-        return dash.no_update, dash.no_update, message
+        key = FAILURES.get(exc.status)
+        return dash.no_update, dash.no_update, t(key, lang or "zh") if key else str(exc)
     return {"token": token, "user": user}, "/", ""
+
+
+FAILURES = {401: "login.failed", 423: "login.locked", 429: "login.throttled"}
+
+
+def browser_address() -> str | None:
+    """The address of the browser this login callback serves (the API throttles failed logins by it)."""
+    return flask.request.remote_addr if flask.has_request_context() else None

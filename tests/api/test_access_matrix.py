@@ -21,11 +21,14 @@ SCOPE_FREE = {
     ("POST", "/api/v1/auth/logout"): "the caller's own token",
     ("GET", "/api/v1/figures"): "the catalogue of figure definitions",
     ("GET", "/api/v1/patrol/rules"): "province-wide rule defaults (configuration, no data)",
+    ("GET", "/api/v1/auth/locks"): "admin-only, filtered to the caller's scope inside",
     ("PATCH", "/api/v1/patrol/rules/{rule_id}"): "admin-only configuration",
     ("POST", "/api/v1/lessons/match"): "counts bounded by the caller's scope inside",
     ("POST", "/api/v1/lessons/timetable"): "each row's devices checked against the caller's scope",
     ("POST", "/api/v1/lessons/timetable/upload"): "each row's devices checked against the caller's scope",
 }
+# Routes only an administrator may use: any other role is refused (403) before the scope is looked at.
+ADMIN_ONLY = {("DELETE", "/api/v1/auth/locks/{username}")}
 LATER = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
 BODIES = {
     "/api/v1/alerts/{alert_id}/work-order": {},
@@ -85,7 +88,8 @@ def foreign(db, registry):
         registry.user(f"city-{role}", "city", "421300", role=role)
     registry.user("school-manager", "school", mine)
     registry.user("community-manager", "community", "C42130399")
-    return {"{level}": "city", "{code}": "420100", "{device_id}": device, "{command_id}": command,
+    registry.user("wuhan-viewer", "city", "420100", role="viewer")
+    return {"{username}": "wuhan-viewer", "{level}": "city", "{code}": "420100", "{device_id}": device, "{command_id}": command,
             "{alert_id}": str(alert), "{order_id}": str(order), "{target_id}": str(target),
             "{round_id}": str(round_id), "{rule_id}": "device_offline", "communities/{code}": "C42010201"}
 
@@ -120,6 +124,8 @@ def test_nothing_outside_the_scope_is_reachable(api, foreign, username):
             pytest.fail(f"add a request body for {method} {path} to the access matrix")
         r = api.request(method, _path(path, foreign), json=BODIES.get(path), headers=headers)
         allowed = {404} if username.startswith(("city-admin", "city-manager")) else {403, 404}
+        if (method, path) in ADMIN_ONLY and not username.startswith("city-admin"):
+            allowed = {403}
         assert r.status_code in allowed, f"{username}: {method} {path} answered {r.status_code}: {r.text[:200]}"
         checked += 1
     assert checked >= 40
