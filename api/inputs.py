@@ -25,12 +25,12 @@ route with a 422 or 404 and a reason. What still slips through meets `api.errors
 defence, which answers 409/422 and logs it as the bug it is.
 """
 
-import json
-import math
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, WithJsonSchema
+
+from core.storable import MAX_JSON_BYTES, MAX_JSON_DEPTH, check_json_object, check_text
 
 NO_NUL_PATTERN = r"^[^\x00]*$"
 YEAR_PATTERN = r"^(19|2[0-9])[0-9]{2}-"  # the year of a date or date-time: 1900–2999
@@ -38,8 +38,6 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 REAL_MAX = 3.4e38
 MIN_YEAR, MAX_YEAR = 1900, 2999
-MAX_JSON_DEPTH = 16
-MAX_JSON_BYTES = 64 * 1024
 JSON_VALUE_REF = "#/components/schemas/JsonValue"
 
 # The OpenAPI schema of one value inside a JsonObject (added to the document's components).
@@ -68,65 +66,6 @@ class _Documented:
         for key, value in self.keywords.items():
             schema.setdefault(key, value)
         return schema
-
-
-def check_text(text: str) -> str:
-    """The text if a `text` column can store it; ValueError naming the problem otherwise."""
-    if "\x00" in text:
-        raise ValueError("must not contain the NUL character (U+0000)")
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid UTF-8 (no lone surrogates)") from None
-    return text
-
-
-def storable(text: str) -> str:
-    """Text made storable by dropping what a `text` column refuses (for names the API records, not input)."""
-    return text.replace("\x00", "").encode("utf-8", "replace").decode()
-
-
-def _check_json(value: Any, where: str, depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"{where}: nests more than {MAX_JSON_DEPTH} levels deep")
-    if isinstance(value, str):
-        try:
-            check_text(value)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int):
-        return  # jsonb keeps any integer JSON can carry
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where}: numbers must be finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValueError(f"{where}: keys must be strings")
-            try:
-                check_text(key)
-            except ValueError as exc:
-                raise ValueError(f"{where}: key {exc}") from None
-            _check_json(item, f"{where}.{key}" if where else key, depth + 1)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_json(item, f"{where}[{i}]", depth + 1)
-    else:
-        raise ValueError(f"{where}: not a JSON value")
-
-
-def check_json_object(value: dict[str, Any]) -> dict[str, Any]:
-    """The object if a `jsonb` column can store it; ValueError naming the offending path otherwise."""
-    _check_json(value, "", 0)
-    try:
-        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"not storable as JSON: {exc}") from None
-    if size > MAX_JSON_BYTES:
-        raise ValueError(f"is {size} bytes; at most {MAX_JSON_BYTES} are stored")
-    return value
 
 
 def _written(value: Any) -> Any:

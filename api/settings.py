@@ -1,13 +1,12 @@
 """Settings of the API service (env prefix API_)."""
 
-import hashlib
-import hmac
 import secrets
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.credentials import derive_cockpit_secret
 from core.settings import platform_settings
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development", "placeholder"}
@@ -61,11 +60,6 @@ class ApiSettings(BaseSettings):
         if platform_settings().env in ("development", "test"):
             return _development_key()
         raise RuntimeError("API_SECRET_KEY must be set to a random value of at least 32 characters")
-
-
-def derive_cockpit_secret(secret_key: str) -> str:
-    """The cockpit's credential derived from the signing key (the key itself never travels)."""
-    return hmac.new(secret_key.encode(), b"cockpit client forwarding", hashlib.sha256).hexdigest()
 
 
 @lru_cache

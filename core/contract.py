@@ -12,13 +12,14 @@ Topics are keyed by device id, never by the school hierarchy:
     edu/dev/{device_id}/cmd         commands                    platform -> device
 """
 
-import math
 import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from core.storable import check_json_object, check_text
 
 TOPIC_ROOT = "edu/dev"
 QOS = 1  # at-least-once end to end; writes are idempotent on (device, seq, time)
@@ -36,39 +37,10 @@ MAX_MBPS = 1_000_000.0  # 1 Tbit/s: above any school link (real columns hold up 
 MAX_COUNT = 1_000_000  # access points, clients (integer columns hold up to 2^31 - 1)
 
 
-def _no_nul(text: str) -> str:
-    # PostgreSQL's text and jsonb cannot hold U+0000, and a lone surrogate is not UTF-8.
-    if "\x00" in text:
-        raise ValueError("must not contain the NUL character")
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid UTF-8 (no lone surrogates)") from None
-    return text
-
-
-def _json_storable(value: Any, depth: int = 0) -> Any:
-    """A JSON value a jsonb column takes: finite numbers, storable strings, bounded depth."""
-    if depth > 16:
-        raise ValueError("nests too deeply (more than 16 levels)")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("must hold finite numbers only")
-    if isinstance(value, str):
-        _no_nul(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _json_storable(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _json_storable(item, depth + 1)
-    return value
-
-
 # Text that a text column can store.
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(check_text)]
 # A free-form JSON object that a jsonb column can store.
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_storable)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
 
 
 class Channel(StrEnum):

@@ -51,3 +51,9 @@ def ingest_account(worker_id: str) -> str:
 def is_service_account(username: str) -> bool:
     """True for a service's account name; never for a device id."""
     return username.startswith(SERVICE_PREFIX)
+
+
+def derive_cockpit_secret(secret_key: str) -> str:
+    """The credential with which the cockpit forwards a browser's address to the API, derived
+    from the API's signing key (the key itself never travels)."""
+    return hmac.new(secret_key.encode(), b"cockpit client forwarding", hashlib.sha256).hexdigest()

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.settings import derive_cockpit_secret
+from core.credentials import derive_cockpit_secret
 
 
 class DashboardSettings(BaseSettings):

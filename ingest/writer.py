@@ -18,6 +18,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from core.db import transaction
+from core.storable import storable
 from ingest.decode import ACK_TABLE, COLUMNS, Record, Rejected
 
 log = logging.getLogger(__name__)
@@ -166,12 +167,8 @@ def _dead_letter(conn: psycopg.Connection, rejected: Sequence[Rejected]) -> None
     with conn.cursor() as cur:
         with cur.copy("COPY dead_letter (topic, payload, reason, device_id) FROM STDIN") as copy:
             for r in rejected:
-                copy.write_row((r.topic, r.payload, _storable(r.reason), r.device_id))
-
-
-def _storable(text: str) -> str:
-    # a reason may quote the refused input: keep it storable whatever it holds
-    return text.replace("\x00", "\\0").encode(errors="replace").decode()[:1000]
+                # a reason may quote the refused input: keep it storable whatever it holds
+                copy.write_row((r.topic, r.payload, storable(r.reason)[:1000], r.device_id))
 
 
 def _database_reason(exc: BaseException) -> str:

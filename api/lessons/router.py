@@ -10,7 +10,7 @@ from api import audit
 from api.deps import Conn, CurrentUser
 from api.errors import ImportProblem, problems
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
-from api.inputs import DbDate, storable
+from api.inputs import DbDate
 from api.lessons import importer, service
 from api.lessons.matching import match_sessions
 from api.lessons.models import (
@@ -29,6 +29,7 @@ from api.lessons.models import (
 from api.lessons.settings import lesson_settings
 from api.scopes.access import resolve
 from api.scopes.models import Level
+from core.storable import storable
 
 router = APIRouter(prefix="/api/v1", tags=["lessons"])
 
