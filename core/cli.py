@@ -132,8 +132,10 @@ def api(host: str | None = None, port: int | None = None) -> None:
 
     _logging("api")
     s = api_settings()
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from local callers, letting
+    # them choose the address logins are throttled by (the cockpit forwards it its own way)
     uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, proxy_headers=False)
 
 
 @app.command()
