@@ -7,6 +7,7 @@ queued; a ledger of the publisher's PUBACKs is checked against what is stored.
 """
 
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -19,10 +20,12 @@ import psycopg
 import pytest
 
 from core import contract
+from core.broker_auth import write_files
 from core.contract import BoardTelemetry, Channel
+from core.credentials import derived_password, device_password, ingest_account
 from core.db import migrate
 from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
-from core.settings import PlatformSettings
+from core.settings import PROJECT_ROOT, PlatformSettings
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from ingest.spool import Spool, Spooled, read_segment
@@ -36,6 +39,8 @@ DEVICES = [f"DUR-{i:03d}" for i in range(10)]
 # Above a whole province's average (~3,500 readings/s) and within what one worker takes off
 # the broker on this machine; a faster burst queues in the broker, whose crash loses it.
 RATE = 5000
+PRODUCTION_CONF = PROJECT_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+SECRET, PLATFORM_SECRET = "durability-device-secret-0123456789", "durability-platform-secret-0123456789"
 
 
 def _register(url: str) -> None:
@@ -57,16 +62,17 @@ def _acknowledged(publisher: Publisher, sent: dict[int, tuple[str, int]]) -> set
 
 
 def _publish(publisher: Publisher, per_device: int, rate: float = 0,
-             sent: dict[int, tuple[str, int]] | None = None) -> dict[int, tuple[str, int]]:
+             sent: dict[int, tuple[str, int]] | None = None, devices: list[str] = DEVICES
+             ) -> dict[int, tuple[str, int]]:
     """Readings round-robin over the devices, one second of device time apart, at up to `rate`
     messages a second (0: as fast as possible); fills and returns mid -> (device, seq)."""
     sent = {} if sent is None else sent
     base = datetime.now(UTC) - timedelta(seconds=per_device)
     started = time.monotonic()
     for seq in range(1, per_device + 1):
-        if rate and (ahead := (seq - 1) * len(DEVICES) / rate - (time.monotonic() - started)) > 0:
+        if rate and (ahead := (seq - 1) * len(devices) / rate - (time.monotonic() - started)) > 0:
             time.sleep(ahead)
-        for device in DEVICES:
+        for device in devices:
             reading = BoardTelemetry(v=1, ts=base + timedelta(seconds=seq), seq=seq, kind="board", power_on=True,
                                      screen_on=True, active_use_s=seq)
             info = publisher.client.publish(contract.topic(device, Channel.TELEMETRY), contract.encode(reading), qos=1)
@@ -88,28 +94,47 @@ def stack(tmp_path):
     pg.stop("immediate")
 
 
-def _worker(url: str, broker: EmbeddedMosquitto, spool_dir, worker_id: str) -> IngestService:
-    platform = PlatformSettings(database_url=url, mqtt_url=broker.url, env="test")
+def _worker(url: str, mqtt_url: str, spool_dir, worker_id: str, rate: float = 2) -> IngestService:
+    platform = PlatformSettings(database_url=url, mqtt_url=mqtt_url, env="test")
     return IngestService(platform, IngestSettings(worker_id=worker_id, batch_wait_ms=50, spool_dir=spool_dir,
-                                                  device_rate_per_s=2, db_retry_max_s=1))
+                                                  device_rate_per_s=rate, db_retry_max_s=1))
 
 
-def test_broker_killed_with_a_backlog_queued_loses_no_acknowledged_reading(stack, tmp_path):
-    pg, url, broker = stack
-    service = _worker(url, broker, tmp_path / "spool", f"dur-{uuid.uuid4().hex[:6]}")
+class ProductionBroker(EmbeddedMosquitto):
+    """The broker run with production's own `deploy/mosquitto/mosquitto.conf` (autosave every
+    10 s, passwords, ACLs, client id = username), its container paths mapped to folders here."""
+
+    def __init__(self, root, auth_dir) -> None:
+        super().__init__(root)
+        self.auth_dir = auth_dir
+
+    def _write_conf(self) -> None:
+        text = PRODUCTION_CONF.read_text()
+        for production, here in (("listener 1883", f"listener {self.port} 127.0.0.1"),
+                                 ("/mosquitto/auth", str(self.auth_dir)), ("/mosquitto/data/", f"{self.root}/"),
+                                 ("log_dest stdout", f"log_dest file {self.log}")):
+            assert production in text, f"production config changed: {production!r} is gone"
+            text = text.replace(production, here)
+        self.conf.write_text(text + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
+
+
+def _kill_broker_with_a_backlog(pg, url: str, broker: EmbeddedMosquitto, service: IngestService,
+                                publisher_url: str, devices: list[str]) -> None:
+    """Publish 20,000 readings at RATE with PostgreSQL away, kill -9 the broker mid-stream, restart it;
+    every reading acknowledged before the crash, and in the end every one published, is stored."""
     service.start()
     subscribed = time.time()
     # The broker's own sessions (the ingest's subscription) are durable from its next save on.
     saved = broker.root / "mosquitto.db"
     wait_for(lambda: saved.exists() and saved.stat().st_mtime > subscribed + 0.1, timeout=30)
     pg.stop()  # the database is away: the backlog builds up
-    publisher = Publisher(broker.url)
+    publisher = Publisher(publisher_url)
     unrouted: list[int] = []  # PUBACK 0x10 "no matching subscribers": dropped, not acknowledged as stored
-    publisher.client.on_publish = lambda _c, _u, mid, rc, _p: (publisher.acked if rc == 0 else unrouted).append(mid) \
-        if rc != 0 else publisher.acked.add(mid)
+    publisher.client.on_publish = lambda _c, _u, mid, rc, _p: (
+        publisher.acked.add(mid) if rc == 0 else unrouted.append(mid))
     try:
         sent: dict[int, tuple[str, int]] = {}
-        sender = threading.Thread(target=_publish, args=(publisher, 2000, RATE, sent))
+        sender = threading.Thread(target=_publish, args=(publisher, 20_000 // len(devices), RATE, sent, devices))
         sender.start()
         wait_for(lambda: len(publisher.acked) > 8000, timeout=60)
         broker.kill()  # kill -9 in the middle of the stream, 20,000 readings queued in all
@@ -123,17 +148,41 @@ def test_broker_killed_with_a_backlog_queued_loses_no_acknowledged_reading(stack
             wait_for(lambda: every <= _stored(url), timeout=60)
         finally:
             stored = _stored(url)
-            print(f"acked {len(every)} sent {len(sent)} stored {len(stored)} missing {len(every - stored)} "
-                  f"of those acked before the crash {len(acked_before_crash - stored)} of {len(acked_before_crash)} "
-                  f"unrouted {len(unrouted)} spool {service.spool.segments}")
-        print(f"broker killed -9 after {len(acked_before_crash)} acknowledged readings: "
-              f"{len(acked_before_crash - stored)} of them lost; {len(stored)} of {len(sent)} stored")
+            print(f"broker killed -9 after {len(acked_before_crash)} acknowledged readings: "
+                  f"{len(acked_before_crash - stored)} of them lost; {len(stored)} of {len(sent)} stored; "
+                  f"{len(unrouted)} unrouted")
         assert not unrouted, f"{len(unrouted)} readings found no subscriber"
         assert acked_before_crash <= stored
         assert len(stored) == len(sent) == 20_000
     finally:
         publisher.close()
         service.stop(end_session=True)
+
+
+def test_broker_killed_with_a_backlog_queued_loses_no_acknowledged_reading(stack, tmp_path):
+    pg, url, broker = stack
+    service = _worker(url, broker.url, tmp_path / "spool", f"dur-{uuid.uuid4().hex[:6]}")
+    _kill_broker_with_a_backlog(pg, url, broker, service, broker.url, DEVICES)
+
+
+def test_the_production_broker_killed_with_a_backlog_loses_no_acknowledged_reading(stack, tmp_path):
+    """The same with production's broker configuration, accounts and access list."""
+    pg, url, embedded = stack
+    embedded.kill()
+    worker_id = f"dur-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(url) as conn:
+        passwords, _acl = write_files(conn, tmp_path / "auth", SECRET, PLATFORM_SECRET, None,
+                                      ingest_workers=[worker_id])
+    broker = ProductionBroker(tmp_path / "production", passwords.parent).start()
+    try:
+        account = ingest_account(worker_id)
+        ingest_url = f"mqtt://{account}:{derived_password(PLATFORM_SECRET, account)}@127.0.0.1:{broker.port}"
+        device = DEVICES[0]  # a device may publish only as itself: one device, one reading a second
+        device_url = f"mqtt://{device}:{device_password(SECRET, device)}@127.0.0.1:{broker.port}"
+        service = _worker(url, ingest_url, tmp_path / "spool", worker_id, rate=0)
+        _kill_broker_with_a_backlog(pg, url, broker, service, device_url, [device])
+    finally:
+        broker.kill()
 
 
 def test_ingest_killed_with_its_journal_full_stores_everything_after_restart(stack, tmp_path):

@@ -46,6 +46,8 @@ class Publisher:
         self.client.reconnect_delay_set(0.2, 1)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 600
+        if broker.username:
+            self.client.username_pw_set(broker.username, broker.password)
         self.client.connect(broker.host, broker.port, clean_start=False, properties=props)
         self.acked: set[int] = set()
         self.client.on_publish = lambda _c, _u, mid, _rc, _p: self.acked.add(mid)
