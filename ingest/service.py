@@ -81,6 +81,8 @@ class IngestMetrics:
                                     registry=r)
         self.spool_bytes = Gauge("ingest_spool_bytes", "Journal bytes waiting for the database", registry=r)
         self.journal_errors = Counter("ingest_journal_errors", "Failed journal writes", registry=r)
+        self.journal_quarantined = Gauge("ingest_journal_quarantined", "Unreadable journal segments set aside",
+                                         registry=r)
         self.flood_limited = Counter("ingest_flood_limited", "Messages over a device's flood limit", registry=r)
         self.splits = Counter("ingest_batch_splits", "Batches split to isolate rows the database refused",
                               registry=r)
@@ -232,6 +234,7 @@ class IngestService:
         try:
             while not self._stop.is_set():
                 segments, batch = self.spool.oldest(self.settings.batch_size, timeout=0.5)
+                self.metrics.journal_quarantined.set(self.spool.quarantined)
                 if batch and self._commit_with_retry(batch):
                     self.spool.remove(segments)
                     self.metrics.spool_segments.set(self.spool.segments)

@@ -13,12 +13,15 @@ temporary name and renamed once whole, so a crash leaves either a whole segment 
 temporary file that nobody acknowledged (deleted at start; the broker redelivers it).
 """
 
+import logging
 import os
 import struct
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">dII")
 _SUFFIX = ".seg"
@@ -46,6 +49,7 @@ class Spool:
         self._bytes = sum(p.stat().st_size for p in self._segments)
         self._next = int(self._segments[-1].stem) + 1 if self._segments else 1
         self._changed = threading.Condition()
+        self.quarantined = 0  # unreadable segments set aside
 
     def append(self, messages: Iterable[Spooled]) -> None:
         """Write one segment durably (fsync of file and folder) before returning."""
@@ -86,12 +90,27 @@ class Spool:
         taken: list[Path] = []
         messages: list[Spooled] = []
         for path in paths:
-            batch = read_segment(path)
+            try:
+                batch = read_segment(path)
+            except (ValueError, struct.error) as exc:  # a damaged disk, not a message
+                self._quarantine(path, exc)
+                continue
             if taken and len(messages) + len(batch) > max_messages:
                 break
             taken.append(path)
             messages.extend(batch)
         return taken, messages
+
+    def _quarantine(self, path: Path, exc: Exception) -> None:
+        # Kept beside the journal for an operator, out of the writer's way: one unreadable
+        # file must not stop the worker, nor make it crash and restart forever.
+        log.error("journal segment %s is unreadable (%s); kept as %s.bad", path.name, exc, path.stem)
+        size = path.stat().st_size
+        path.rename(path.with_suffix(".bad"))
+        with self._changed:
+            self._segments.remove(path)
+            self._bytes -= size
+        self.quarantined += 1
 
     def remove(self, paths: list[Path]) -> None:
         """Delete segments whose messages are committed to the database."""
@@ -129,6 +148,8 @@ def read_segment(path: Path) -> list[Spooled]:
         at += _HEADER.size
         topic = data[at:at + topic_len].decode()
         at += topic_len
+        if at + payload_len > len(data):
+            raise ValueError(f"segment ends inside a message ({len(data)} bytes)")
         messages.append(Spooled(topic, data[at:at + payload_len], received))
         at += payload_len
     return messages

@@ -235,3 +235,14 @@ def test_a_torn_journal_write_is_discarded_and_whole_segments_kept(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
     again.append([Spooled("edu/dev/A03/status", b"x", 3.0)])
     assert again.segments == 2 and sorted(p.name for p in tmp_path.glob("*.seg"))[-1] == "000000000002.seg"
+
+
+def test_an_unreadable_segment_is_set_aside_and_the_rest_read(tmp_path):
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.append([Spooled("edu/dev/A01/telemetry", b"first", 1.0)])
+    spool.append([Spooled("edu/dev/A01/telemetry", b"second", 2.0)])
+    damaged = sorted(tmp_path.glob("*.seg"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:-3])  # the disk lost its tail
+    paths, messages = spool.oldest(100, timeout=0)
+    assert [m.payload for m in messages] == [b"second"] and spool.quarantined == 1
+    assert damaged.with_suffix(".bad").exists() and spool.segments == 1
