@@ -37,6 +37,14 @@ MAX_MBPS = 1_000_000.0  # 1 Tbit/s: above any school link (real columns hold up 
 MAX_COUNT = 1_000_000  # access points, clients (integer columns hold up to 2^31 - 1)
 
 
+def _real(value: float) -> float:
+    # A `real` column cannot hold magnitudes under ~1.2e-38 (it refuses them as out of range);
+    # no reading means anything at that scale, so they are zero.
+    return 0.0 if abs(value) < 1e-30 else value
+
+
+# A number a `real` column stores (ranges are set per field).
+Real = Annotated[float, AfterValidator(_real)]
 # Text that a text column can store.
 Text = Annotated[str, AfterValidator(check_text)]
 # A free-form JSON object that a jsonb column can store.
@@ -108,10 +116,10 @@ class BoardTelemetry(_Sequenced):
     screen_on: bool
     active_use_s: int = Field(ge=0, le=MAX_SECONDS_OF_USE,
                               description="cumulative seconds of active use since install")
-    cpu_temp_c: float | None = Field(default=None, ge=-40, le=150)
-    cpu_load: float | None = Field(default=None, ge=0, le=1)
-    mem_load: float | None = Field(default=None, ge=0, le=1)
-    disk_used_pct: float | None = Field(default=None, ge=0, le=100)
+    cpu_temp_c: Real | None = Field(default=None, ge=-40, le=150)
+    cpu_load: Real | None = Field(default=None, ge=0, le=1)
+    mem_load: Real | None = Field(default=None, ge=0, le=1)
+    disk_used_pct: Real | None = Field(default=None, ge=0, le=100)
     foreground_app: Text | None = Field(default=None, max_length=128)
     os_version: Text | None = Field(default=None, max_length=64)
     error_codes: list[Annotated[Text, Field(max_length=32)]] = Field(default_factory=list, max_length=32)
@@ -143,10 +151,10 @@ class RecorderTelemetry(_Sequenced):
     kind: Literal["recorder"]
     recording: bool
     streaming: bool
-    bitrate_kbps: float | None = Field(default=None, ge=0, le=MAX_MBPS * 1000)
+    bitrate_kbps: Real | None = Field(default=None, ge=0, le=MAX_MBPS * 1000)
     dropped_frames: int = Field(ge=0, le=MAX_COUNTER, description="cumulative dropped frames since start")
     cameras: list[Camera] = Field(max_length=16)
-    storage_free_gb: float | None = Field(default=None, ge=0, le=1e9)
+    storage_free_gb: Real | None = Field(default=None, ge=0, le=1e9)
     lesson_id: Text | None = Field(default=None, max_length=64)
 
 
@@ -154,11 +162,11 @@ class GatewayTelemetry(_Sequenced):
     """A school network gateway's periodic reading."""
 
     kind: Literal["gateway"]
-    uplink_mbps: float = Field(gt=0, le=MAX_MBPS, description="contracted uplink capacity")
-    rx_mbps: float = Field(ge=0, le=MAX_MBPS)
-    tx_mbps: float = Field(ge=0, le=MAX_MBPS)
-    latency_ms: float | None = Field(default=None, ge=0, le=3_600_000)
-    loss_pct: float | None = Field(default=None, ge=0, le=100)
+    uplink_mbps: Real = Field(ge=0.01, le=MAX_MBPS, description="contracted uplink capacity")
+    rx_mbps: Real = Field(ge=0, le=MAX_MBPS)
+    tx_mbps: Real = Field(ge=0, le=MAX_MBPS)
+    latency_ms: Real | None = Field(default=None, ge=0, le=3_600_000)
+    loss_pct: Real | None = Field(default=None, ge=0, le=100)
     aps_total: int = Field(ge=0, le=MAX_COUNT)
     aps_online: int = Field(ge=0, le=MAX_COUNT)
     wifi_clients: int = Field(ge=0, le=MAX_COUNT)

@@ -135,9 +135,9 @@ def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Re
         if channel is Channel.EVENT:
             return _decode_event(topic, device_id, payload, now, policy)
         if channel is Channel.STATUS:
-            return _decode_status(topic, device_id, payload, now)
+            return _decode_status(topic, device_id, payload, now, policy)
         if channel is Channel.ACK:
-            return _decode_ack(topic, device_id, payload, now)
+            return _decode_ack(topic, device_id, payload, now, policy)
     except ValidationError as exc:
         return Rejected(topic, payload, _reason(exc), device_id)
     return Rejected(topic, payload, f"invalid topic: channel {channel.value} is not ingested", device_id)
@@ -162,16 +162,22 @@ def _decode_event(topic, device_id, payload, now, policy) -> Record | Rejected:
     return Record(device_id, "device_event", row, m.ts, m.seq, {}, topic, payload)
 
 
-def _decode_status(topic, device_id, payload, now) -> Record:
+def _decode_status(topic, device_id, payload, now, policy) -> Record | Rejected:
     m = DeviceStatus.model_validate_json(payload)
+    clock = _check_clock(m.ts, now, policy)
+    if isinstance(clock, str) and m.reason is not StatusReason.WILL:
+        return Rejected(topic, payload, clock, device_id)
     # A last will carries the time the device connected; the loss happened now.
     at = now if m.reason is StatusReason.WILL else min(m.ts, now)
     row = (device_id, at, m.online, m.reason.value)
     return Record(device_id, "device_status_change", row, at, None, {"online": m.online}, topic, payload)
 
 
-def _decode_ack(topic, device_id, payload, now) -> Record:
+def _decode_ack(topic, device_id, payload, now, policy) -> Record | Rejected:
     m = CommandAck.model_validate_json(payload)
+    clock = _check_clock(m.ts, now, policy)
+    if isinstance(clock, str):
+        return Rejected(topic, payload, clock, device_id)
     at = min(m.ts, now)
     row = (m.id, device_id, at, m.result.value, m.message)
     return Record(device_id, ACK_TABLE, row, at, None, {}, topic, payload)

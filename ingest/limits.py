@@ -20,7 +20,8 @@ class DeviceRateLimit:
         self.rate = rate_per_s
         self.burst = float(burst)
         self.horizon = horizon_s
-        self._buckets: dict[str, tuple[float, float]] = {}  # device -> (tokens, device-time cursor)
+        # device -> (tokens, device-time cursor or None, arrival of its last message)
+        self._buckets: dict[str, tuple[float, float | None, float]] = {}
         # the dead-letter reason of a message over the limit
         self.reason = f"{LIMIT_REASON}: more than {burst} at once or {rate_per_s:g} per second"
         self._pruned_at = 0.0
@@ -36,22 +37,27 @@ class DeviceRateLimit:
         `device_time` is when the device says the message was made (epoch seconds; None
         when the message has no readable time) and `now` when it arrived here.
         """
-        at = now if device_time is None else min(max(device_time, now - self.horizon), now)
-        tokens, cursor = self._buckets.get(device_id, (self.burst, at))
-        tokens = min(self.burst, tokens + max(at - cursor, 0.0) * self.rate)
+        at = None if device_time is None else min(max(device_time, now - self.horizon), now)
+        tokens, cursor, _ = self._buckets.get(device_id, (self.burst, at, now))
+        if at is not None and cursor is not None:
+            tokens = min(self.burst, tokens + max(at - cursor, 0.0) * self.rate)
         allowed = tokens >= 1.0
-        self._buckets[device_id] = (tokens - 1.0 if allowed else tokens, max(cursor, at))
+        # A message without a reading's time (a status, an acknowledgement, an unreadable
+        # one) takes a token but does not move the device's clock: a birth dated now must
+        # not make the backlog behind it look old.
+        cursor = at if cursor is None else (cursor if at is None else max(cursor, at))
+        self._buckets[device_id] = (tokens - 1.0 if allowed else tokens, cursor, now)
         if now - self._pruned_at > 60:
             self._prune(now)
         return allowed
 
     def _prune(self, now: float) -> None:
-        # A bucket that time alone would have refilled is the same as no bucket: forget it,
-        # so the map holds only devices that sent recently.
+        # A device silent for as long as its bucket takes to refill is the same as a new one:
+        # forget it, so the map holds only devices that sent recently. (Judged by arrival: a
+        # slow clock must not earn a fresh bucket every minute.)
         self._pruned_at = now
-        full = [d for d, (tokens, cursor) in self._buckets.items()
-                if tokens + (now - cursor) * self.rate >= self.burst]
-        for device_id in full:
+        idle = self.burst / self.rate if self.rate else 0.0
+        for device_id in [d for d, (_, _, seen) in self._buckets.items() if now - seen >= idle]:
             del self._buckets[device_id]
 
     def __len__(self) -> int:

@@ -39,7 +39,9 @@ INGESTED = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)
 _SWEEP = """
 WITH gone AS (
     UPDATE device_state SET online = false, status_time = now(), updated_at = now()
-    WHERE online AND coalesce(last_seen, status_time) < now() - make_interval(secs => %s)
+    -- updated_at is the server's time of the last message that changed the state: a device
+    -- whose clock runs slow is still heard from, whatever time its readings carry
+    WHERE online AND updated_at < now() - make_interval(secs => %s)
     RETURNING device_id)
 INSERT INTO device_status_change (device_id, time, online, reason)
 SELECT device_id, now(), false, 'heartbeat' FROM gone
@@ -105,6 +107,7 @@ class IngestService:
         # Set when the writer thread died: the process exits so its supervisor restarts it.
         self.failed = threading.Event()
         self._retrying = False  # a batch is waiting for the database to come back
+        self._journal_failing = False  # a batch is waiting for the journal's disk
         self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_max)
         self.spool = Spool(settings.spool_dir or platform.data_dir / "ingest-spool" / settings.worker_id,
                            settings.spool_max_bytes)
@@ -218,8 +221,10 @@ class IngestService:
         while True:
             try:
                 self.spool.append(Spooled(i.topic, i.payload, i.received) for i in batch)
+                self._journal_failing = False
                 break
             except OSError as exc:  # a full or failing disk: keep the batch, acknowledge nothing
+                self._journal_failing = True
                 self.metrics.journal_errors.inc()
                 log.warning("journal write of %d failed (%s); retrying in %.1fs", len(batch), exc, delay)
                 if self._stop.wait(delay):
@@ -246,13 +251,13 @@ class IngestService:
             self.failed.set()
 
     def _decode(self, batch: list[Spooled]) -> tuple[list[Record], list[Rejected]]:
-        now = datetime.now(UTC)
         records: list[Record] = []
         rejected: list[Rejected] = []
         channels: dict[str, int] = {}
         limited = 0
         for item in batch:
-            result = decode(item.topic, item.payload, now, self.policy)
+            # judged and dated as of its arrival (a last will is the moment the loss was noticed)
+            result = decode(item.topic, item.payload, datetime.fromtimestamp(item.received, UTC), self.policy)
             if self._over_limit(result, item.received):
                 result = Rejected(item.topic, item.payload, self.limit.reason, result.device_id)
                 limited += 1
@@ -270,7 +275,9 @@ class IngestService:
         """True when this message is over its device's flood limit (counted by device time)."""
         if not self.limit.enabled or result.device_id is None:
             return False  # not a device topic: decode has dead-lettered it
-        device_time = result.time.timestamp() if isinstance(result, Record) else None
+        # only readings' and events' own times count; a status or an acknowledgement carries none
+        timed = isinstance(result, Record) and result.seq is not None
+        device_time = result.time.timestamp() if timed else None
         return not self.limit.allow(result.device_id, device_time, received)
 
     def _commit_with_retry(self, batch: list[Spooled]) -> bool:
@@ -331,7 +338,7 @@ class IngestService:
         database, and it is not catching up on a backlog.
         """
         steady = time.monotonic() - steady_since >= self.settings.heartbeat_timeout_s
-        writing = not self.failed.is_set() and not self._retrying
+        writing = not (self.failed.is_set() or self._retrying or self._journal_failing)
         caught_up = self._lag <= 5 and self.spool.segments <= 1 and self._inbox.qsize() <= self.settings.batch_size
         return steady and writing and caught_up and self.link.connected.is_set()
 

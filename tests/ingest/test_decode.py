@@ -75,3 +75,23 @@ def test_arbitrary_bytes_never_raise(payload):
 def test_arbitrary_json_objects_never_raise(body):
     payload = json.dumps(body).encode()
     assert isinstance(decode("edu/dev/B01/telemetry", payload, NOW, POLICY), Record | Rejected)
+
+
+def test_status_and_ack_times_are_held_to_the_clock_policy():
+    # a status dated in year 1 once reached device_state and broke every read of the device
+    ancient = json.dumps({"v": 1, "ts": "0001-01-01T00:00:00+00:01", "online": False, "reason": "shutdown"})
+    r = decode("edu/dev/B01/status", ancient.encode(), NOW, POLICY)
+    assert isinstance(r, Rejected) and r.reason.startswith("clock")
+    ack = json.dumps({"v": 1, "id": "c1", "ts": "0001-01-01T00:00:00+00:00", "result": "ok"})
+    assert isinstance(decode("edu/dev/B01/ack", ack.encode(), NOW, POLICY), Rejected)
+    will = json.dumps({"v": 1, "ts": (NOW - timedelta(days=30)).isoformat(), "online": False, "reason": "will"})
+    assert isinstance(decode("edu/dev/B01/status", will.encode(), NOW, POLICY), Record), "a will carries the connect time"
+
+
+def test_magnitudes_a_real_column_cannot_hold_are_zero_and_a_vanishing_uplink_is_refused():
+    r = decode("edu/dev/B01/telemetry", board(cpu_load=1e-300), NOW, POLICY)
+    assert isinstance(r, Record) and r.row[7] == 0.0
+    gateway = {"v": 1, "ts": NOW.isoformat(), "seq": 1, "kind": "gateway", "uplink_mbps": 1e-40, "rx_mbps": 1e6,
+               "tx_mbps": 1, "aps_total": 1, "aps_online": 1, "wifi_clients": 1}
+    r = decode("edu/dev/G01/telemetry", json.dumps(gateway).encode(), NOW, POLICY)
+    assert isinstance(r, Rejected) and "uplink_mbps" in r.reason  # it divides the rollups' rates

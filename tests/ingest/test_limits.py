@@ -59,3 +59,19 @@ def test_refilled_buckets_are_forgotten():
 
 def test_a_rate_of_zero_is_off():
     assert not DeviceRateLimit(rate_per_s=0, burst=1).enabled
+
+
+def test_a_birth_before_the_backlog_does_not_make_it_look_old():
+    # the contract's birth message on reconnect carries no reading time
+    limit = DeviceRateLimit(rate_per_s=2, burst=1200)
+    now = 10_000.0
+    assert limit.allow("A", None, now)
+    assert all(limit.allow("A", now - 650 + i * 0.5, now) for i in range(1300))
+
+
+def test_a_slow_clock_earns_no_fresh_bucket():
+    # 50 messages a second for 3 minutes, its clock 11 minutes behind: held to the burst and the rate
+    limit = DeviceRateLimit(rate_per_s=2, burst=1200)
+    start = 100_000.0
+    allowed = sum(limit.allow("A", start + i / 50 - 660, start + i / 50) for i in range(50 * 180))
+    assert allowed <= 1200 + 180 * 2 + 1
