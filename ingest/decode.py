@@ -1,5 +1,8 @@
 """Turn one raw MQTT message into a row for its table, or a dead letter with a reason.
 
+Payloads are validated strictly, as the JSON Schemas say: "true" is not a boolean, a
+number is not a time.
+
 Pure functions with no I/O, so they can be fuzzed and tested without a broker.
 """
 
@@ -144,7 +147,7 @@ def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Re
 
 
 def _decode_telemetry(topic, device_id, payload, now, policy) -> Record | Rejected:
-    m = contract.TELEMETRY.validate_json(payload)
+    m = contract.TELEMETRY.validate_json(payload, strict=True)
     clock = _check_clock(m.ts, now, policy)
     if isinstance(clock, str):
         return Rejected(topic, payload, clock, device_id)
@@ -153,7 +156,7 @@ def _decode_telemetry(topic, device_id, payload, now, policy) -> Record | Reject
 
 
 def _decode_event(topic, device_id, payload, now, policy) -> Record | Rejected:
-    m = DeviceEvent.model_validate_json(payload)
+    m = DeviceEvent.model_validate_json(payload, strict=True)
     clock = _check_clock(m.ts, now, policy)
     if isinstance(clock, str):
         return Rejected(topic, payload, clock, device_id)
@@ -163,7 +166,7 @@ def _decode_event(topic, device_id, payload, now, policy) -> Record | Rejected:
 
 
 def _decode_status(topic, device_id, payload, now, policy) -> Record | Rejected:
-    m = DeviceStatus.model_validate_json(payload)
+    m = DeviceStatus.model_validate_json(payload, strict=True)
     clock = _check_clock(m.ts, now, policy)
     if isinstance(clock, str) and m.reason is not StatusReason.WILL:
         return Rejected(topic, payload, clock, device_id)
@@ -174,7 +177,7 @@ def _decode_status(topic, device_id, payload, now, policy) -> Record | Rejected:
 
 
 def _decode_ack(topic, device_id, payload, now, policy) -> Record | Rejected:
-    m = CommandAck.model_validate_json(payload)
+    m = CommandAck.model_validate_json(payload, strict=True)
     clock = _check_clock(m.ts, now, policy)
     if isinstance(clock, str):
         return Rejected(topic, payload, clock, device_id)

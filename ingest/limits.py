@@ -4,9 +4,10 @@ A token bucket per device: `burst` messages at once, then `rate` per second of t
 device's own time. Buckets refill by the time the readings say they were taken, not by
 when they reach this worker: a device within the contract's rate that waited behind an
 outage (its own, the broker's or this worker's) delivers its whole backlog at once and
-is never limited. A device's time counts only up to now and only back to `horizon`
-seconds ago, so neither a fast clock nor back-dated readings earn more than `horizon`
-seconds of credit. What is over the limit is not dropped: it is dead-lettered whole with
+is never limited, even when live readings arrive between the replayed ones. A device's
+time counts only up to now and only back to `horizon` seconds ago, so neither a fast
+clock nor back-dated readings earn more than `horizon` seconds of credit, and two
+interleaved streams at most twice the rate. What is over the limit is not dropped: it is dead-lettered whole with
 the reason, and kept out of the telemetry, the device state and the rollups.
 """
 
@@ -20,8 +21,8 @@ class DeviceRateLimit:
         self.rate = rate_per_s
         self.burst = float(burst)
         self.horizon = horizon_s
-        # device -> (tokens, device-time cursor or None, arrival of its last message)
-        self._buckets: dict[str, tuple[float, float | None, float]] = {}
+        # device -> (tokens, newest device time, replay device time, arrival of its last message)
+        self._buckets: dict[str, tuple[float, float | None, float | None, float]] = {}
         # the dead-letter reason of a message over the limit
         self.reason = f"{LIMIT_REASON}: more than {burst} at once or {rate_per_s:g} per second"
         self._pruned_at = 0.0
@@ -35,18 +36,19 @@ class DeviceRateLimit:
         """Take one token from the device's bucket; False when it is empty.
 
         `device_time` is when the device says the message was made (epoch seconds; None
-        when the message has no readable time) and `now` when it arrived here.
+        when the message carries no reading time) and `now` when it arrived here.
         """
-        at = None if device_time is None else min(max(device_time, now - self.horizon), now)
-        tokens, cursor, _ = self._buckets.get(device_id, (self.burst, at, now))
-        if at is not None and cursor is not None:
-            tokens = min(self.burst, tokens + max(at - cursor, 0.0) * self.rate)
-        allowed = tokens >= 1.0
+        tokens, cursor, replay, _ = self._buckets.get(device_id, (self.burst, None, None, now))
+        if device_time is not None:
+            # A device's own time, taken no later than now and no earlier than the horizon.
+            at = min(max(device_time, now - self.horizon), now)
+            earned, cursor, replay = _advance(at, cursor, replay)
+            tokens = min(self.burst, tokens + earned * self.rate)
         # A message without a reading's time (a status, an acknowledgement, an unreadable
-        # one) takes a token but does not move the device's clock: a birth dated now must
-        # not make the backlog behind it look old.
-        cursor = at if cursor is None else (cursor if at is None else max(cursor, at))
-        self._buckets[device_id] = (tokens - 1.0 if allowed else tokens, cursor, now)
+        # one) takes a token but moves no clock: a birth dated now must not make the
+        # backlog behind it look old.
+        allowed = tokens >= 1.0
+        self._buckets[device_id] = (tokens - 1.0 if allowed else tokens, cursor, replay, now)
         if now - self._pruned_at > 60:
             self._prune(now)
         return allowed
@@ -57,8 +59,23 @@ class DeviceRateLimit:
         # slow clock must not earn a fresh bucket every minute.)
         self._pruned_at = now
         idle = self.burst / self.rate if self.rate else 0.0
-        for device_id in [d for d, (_, _, seen) in self._buckets.items() if now - seen >= idle]:
+        for device_id in [d for d, (*_, seen) in self._buckets.items() if now - seen >= idle]:
             del self._buckets[device_id]
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def _advance(at: float, cursor: float | None, replay: float | None) -> tuple[float, float, float | None]:
+    """Seconds of device time a message at `at` adds, and the two clocks after it.
+
+    The newest time seen earns what it moves forward. A device back online sends live
+    readings between the ones it replays from its buffer, so an older message is read on a
+    second clock, the replay, which earns what it moves forward in its own stream. A stream
+    older still starts the replay again and earns nothing until it moves.
+    """
+    if cursor is None or at >= cursor:
+        return (0.0 if cursor is None else at - cursor), at, replay
+    if replay is None or at < replay:
+        return 0.0, cursor, at
+    return at - replay, cursor, at

@@ -78,7 +78,7 @@ class PatrolService:
             return
         try:
             device_id, _ = contract.parse_topic(message.topic)
-            status = DeviceStatus.model_validate_json(message.payload)
+            status = DeviceStatus.model_validate_json(message.payload, strict=True)
         except (ValueError, ValidationError):
             # the ingest dead-letters it with the reason; here it is simply not a will
             self.metrics.invalid_status.inc()

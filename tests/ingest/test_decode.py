@@ -95,3 +95,11 @@ def test_magnitudes_a_real_column_cannot_hold_are_zero_and_a_vanishing_uplink_is
                "tx_mbps": 1, "aps_total": 1, "aps_online": 1, "wifi_clients": 1}
     r = decode("edu/dev/G01/telemetry", json.dumps(gateway).encode(), NOW, POLICY)
     assert isinstance(r, Rejected) and "uplink_mbps" in r.reason  # it divides the rollups' rates
+
+
+def test_types_are_read_as_the_schemas_say_not_leniently():
+    for lenient in (board(power_on="true"), board(active_use_s=1.5), board(ts=1764460800)):
+        r = decode("edu/dev/B01/telemetry", lenient, NOW, POLICY)
+        assert isinstance(r, Rejected), lenient
+    status = json.dumps({"v": 1, "ts": NOW.isoformat(), "online": "yes", "reason": "birth"}).encode()
+    assert isinstance(decode("edu/dev/B01/status", status, NOW, POLICY), Rejected)

@@ -11,7 +11,6 @@ import pwd
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -36,8 +35,7 @@ from tests.ingest.test_reliability import Publisher
 pytestmark = pytest.mark.slow
 
 DEVICES = [f"DUR-{i:03d}" for i in range(10)]
-# Above a whole province's average (~3,500 readings/s) and within what one worker takes off
-# the broker on this machine; a faster burst queues in the broker, whose crash loses it.
+# Above a whole province's average (~3,500 readings/s).
 RATE = 5000
 PRODUCTION_CONF = PROJECT_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 SECRET, PLATFORM_SECRET = "durability-device-secret-0123456789", "durability-platform-secret-0123456789"
@@ -62,15 +60,15 @@ def _acknowledged(publisher: Publisher, sent: dict[int, tuple[str, int]]) -> set
 
 
 def _publish(publisher: Publisher, per_device: int, rate: float = 0,
-             sent: dict[int, tuple[str, int]] | None = None, devices: list[str] = DEVICES
-             ) -> dict[int, tuple[str, int]]:
+             sent: dict[int, tuple[str, int]] | None = None, devices: list[str] = DEVICES,
+             first_seq: int = 1) -> dict[int, tuple[str, int]]:
     """Readings round-robin over the devices, one second of device time apart, at up to `rate`
     messages a second (0: as fast as possible); fills and returns mid -> (device, seq)."""
     sent = {} if sent is None else sent
-    base = datetime.now(UTC) - timedelta(seconds=per_device)
+    base = datetime.now(UTC) - timedelta(seconds=first_seq + per_device)
     started = time.monotonic()
-    for seq in range(1, per_device + 1):
-        if rate and (ahead := (seq - 1) * len(devices) / rate - (time.monotonic() - started)) > 0:
+    for seq in range(first_seq, first_seq + per_device):
+        if rate and (ahead := (seq - first_seq) * len(devices) / rate - (time.monotonic() - started)) > 0:
             time.sleep(ahead)
         for device in devices:
             reading = BoardTelemetry(v=1, ts=base + timedelta(seconds=seq), seq=seq, kind="board", power_on=True,
@@ -118,10 +116,15 @@ class ProductionBroker(EmbeddedMosquitto):
         self.conf.write_text(text + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
 
 
+def _journaled(service: IngestService) -> int:
+    return sum(len(read_segment(p)) for p in service.spool.directory.glob("*.seg"))
+
+
 def _kill_broker_with_a_backlog(pg, url: str, broker: EmbeddedMosquitto, service: IngestService,
                                 publisher_url: str, devices: list[str]) -> None:
-    """Publish 20,000 readings at RATE with PostgreSQL away, kill -9 the broker mid-stream, restart it;
-    every reading acknowledged before the crash, and in the end every one published, is stored."""
+    """With PostgreSQL away, publish 10,000 readings at RATE; as soon as the ingest has taken them
+    (well within the broker's autosave interval, so the broker has not saved them), kill -9 the
+    broker and restart it; publish 10,000 more; every one acknowledged is stored, once."""
     service.start()
     subscribed = time.time()
     # The broker's own sessions (the ingest's subscription) are durable from its next save on.
@@ -132,23 +135,24 @@ def _kill_broker_with_a_backlog(pg, url: str, broker: EmbeddedMosquitto, service
     unrouted: list[int] = []  # PUBACK 0x10 "no matching subscribers": dropped, not acknowledged as stored
     publisher.client.on_publish = lambda _c, _u, mid, rc, _p: (
         publisher.acked.add(mid) if rc == 0 else unrouted.append(mid))
+    half = 10_000 // len(devices)
     try:
         sent: dict[int, tuple[str, int]] = {}
-        sender = threading.Thread(target=_publish, args=(publisher, 20_000 // len(devices), RATE, sent, devices))
-        sender.start()
-        wait_for(lambda: len(publisher.acked) > 8000, timeout=60)
-        broker.kill()  # kill -9 in the middle of the stream, 20,000 readings queued in all
+        _publish(publisher, half, RATE, sent, devices)
+        publisher.flush(60)
+        wait_for(lambda: _journaled(service) >= len(sent), timeout=60)
+        broker.kill()  # kill -9 with the backlog queued; its last save is older than the backlog
         acked_before_crash = _acknowledged(publisher, sent)
-        sender.join(60)
-        broker.start()  # same port and data; the publisher resends what it had not had acknowledged
+        broker.start()  # same port and data
+        _publish(publisher, half, RATE, sent, devices, first_seq=half + 1)
         publisher.flush(120)
         pg.start()
         every = _acknowledged(publisher, sent)
         try:
-            wait_for(lambda: every <= _stored(url), timeout=60)
+            wait_for(lambda: every <= _stored(url), timeout=120)
         finally:
             stored = _stored(url)
-            print(f"broker killed -9 after {len(acked_before_crash)} acknowledged readings: "
+            print(f"broker killed -9 with {len(acked_before_crash)} acknowledged readings queued: "
                   f"{len(acked_before_crash - stored)} of them lost; {len(stored)} of {len(sent)} stored; "
                   f"{len(unrouted)} unrouted")
         assert not unrouted, f"{len(unrouted)} readings found no subscriber"

@@ -75,3 +75,22 @@ def test_a_slow_clock_earns_no_fresh_bucket():
     start = 100_000.0
     allowed = sum(limit.allow("A", start + i / 50 - 660, start + i / 50) for i in range(50 * 180))
     assert allowed <= 1200 + 180 * 2 + 1
+
+
+def test_live_readings_between_the_replayed_ones_do_not_starve_the_backlog():
+    # 30 minutes at 2/s replayed oldest first, a live reading (dated now) after every 100
+    limit = DeviceRateLimit(rate_per_s=2, burst=1200)
+    now = 50_000.0
+    outcomes = []
+    for i in range(3600):
+        outcomes.append(limit.allow("A", now - 1800 + i * 0.5, now))
+        if i % 100 == 99:
+            outcomes.append(limit.allow("A", now, now))
+    assert all(outcomes)
+
+
+def test_interleaving_two_streams_earns_at_most_twice_the_rate():
+    limit = DeviceRateLimit(rate_per_s=2, burst=100, horizon_s=600)
+    now = 10_000.0
+    allowed = sum(limit.allow("A", t, now) for i in range(5000) for t in (now - 600 + i * 0.1, now - 300 + i * 0.1))
+    assert allowed <= 100 + 2 * 600 * 2 + 2
