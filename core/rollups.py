@@ -201,7 +201,10 @@ DAILY_CAGGS = ("board_daily_cagg", "recorder_daily_cagg", "gateway_daily_cagg")
 
 def continuous(conn: psycopg.Connection) -> bool:
     """True when device_hourly is a view over TimescaleDB continuous aggregates."""
-    row = conn.execute(_CONTINUOUS).fetchone()
+    # in a transaction of its own: a pooled connection must be idle again afterwards, for the
+    # refresh of continuous aggregates switches it to autocommit
+    with conn.transaction():
+        row = conn.execute(_CONTINUOUS).fetchone()
     return bool(row and (row["continuous"] if isinstance(row, dict) else row[0]))
 
 

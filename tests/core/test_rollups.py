@@ -1,12 +1,15 @@
 """Hourly and daily rollups: exact figures from hand-written telemetry, late data, local days."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from psycopg import sql
 
-from core.rollups import refresh
+from core.db import open_pool
+from core.rollups import refresh, run_forever
+from tests.fixtures.devices import wait_for
 
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 08:00 in Asia/Shanghai
 
@@ -164,6 +167,7 @@ def timescale(db):
     return db
 
 
+@pytest.mark.timescaledb
 def test_timescaledb_rollups_are_real_time_continuous_aggregates(timescale):
     caggs = timescale.execute("SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates "
                               "ORDER BY 1").fetchall()
@@ -176,6 +180,7 @@ def test_timescaledb_rollups_are_real_time_continuous_aggregates(timescale):
         ("device_daily", "v"), ("device_hourly", "v"), ("school_daily", "r"), ("school_hourly", "r")]
 
 
+@pytest.mark.timescaledb
 def test_timescaledb_policies_compress_and_expire_raw_telemetry(timescale):
     jobs = timescale.execute("SELECT proc_name, hypertable_name, config FROM timescaledb_information.jobs "
                              "WHERE hypertable_name = 'board_telemetry' ORDER BY 1").fetchall()
@@ -189,6 +194,7 @@ def test_timescaledb_policies_compress_and_expire_raw_telemetry(timescale):
     assert refreshes["n"] == 6
 
 
+@pytest.mark.timescaledb
 def test_timescaledb_refresh_materialises_the_touched_window(timescale, registry, school):
     b = registry.device(school)
     board(timescale, b, T0, 1000)
@@ -221,3 +227,26 @@ def test_a_day_already_rolled_up_takes_in_late_hours(db, registry, school):
     school_day = db.execute("SELECT devices_reporting, active_use_s FROM school_daily WHERE bucket = %s",
                             (midnight,)).fetchone()
     assert school_day == {"devices_reporting": 2, "active_use_s": 30}
+
+
+def test_the_service_refreshes_through_its_own_pool(database_url, db, registry, school):
+    """As `cockpit rollups` runs: its own pool of ordinary (not autocommit) connections. On
+    TimescaleDB this failed on every refresh ("can't change 'autocommit' now")."""
+    b = registry.device(school)
+    board(db, b, T0, 1000)
+    board(db, b, T0 + timedelta(minutes=30), 1240)
+    db.execute("UPDATE board_telemetry SET received_at = now() - interval '1 hour'")  # past the service's margin
+    stop = threading.Event()
+    with open_pool(database_url, min_size=1, max_size=2, name="rollups-test") as pool:
+        worker = threading.Thread(target=run_forever, args=(pool, stop), kwargs={"now_interval_s": 0.2})
+        worker.start()
+        try:
+            # the school rollups are written by a refresh only (device rollups may be real-time views)
+            wait_for(lambda: db.execute("SELECT 1 FROM school_hourly WHERE school_code = %s", (school,)).fetchone(),
+                     timeout=30)
+        finally:
+            stop.set()
+            worker.join(10)
+    [row] = hourly(db, b).values()
+    assert row["use_min"] == 1000 and row["use_max"] == 1240
+    assert db.execute("SELECT received_upto FROM rollup_watermark WHERE name = 'telemetry'").fetchone()
