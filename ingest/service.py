@@ -245,7 +245,7 @@ class IngestService:
                     self.metrics.spool_segments.set(self.spool.segments)
                     self.metrics.spool_bytes.set(self.spool.bytes)
         except BaseException:
-            # Nothing of the batch in hand was acknowledged: the broker redelivers it. A
+            # The batch in hand is still in the journal: the restarted worker stores it. A
             # worker without its writer must not live on looking healthy.
             log.critical("ingest writer failed; the worker stops so that it is restarted", exc_info=True)
             self.failed.set()
