@@ -35,7 +35,7 @@ from psycopg.rows import tuple_row
 
 from core import contract
 from core.contract import Channel
-from core.credentials import API, MONITOR, PATROL, derived_password, device_password, ingest_account
+from core.credentials import API, MONITOR, PATROL, SERVICE_PREFIX, derived_password, device_password, ingest_account
 
 OPS_ROOT = "edu/ops"  # operations notices (patrol)
 MIN_SECRET = 16
@@ -43,11 +43,21 @@ MONITOR_PASSWORD_FILE = "monitor-password"
 _ITERATIONS = 101  # Mosquitto 2.0's own default for its PBKDF2-SHA512 ("$7$") hashes
 _SALT_BYTES = 12
 # What each kind of service does on the broker; devices' rules are the %u patterns below.
-_INGESTED = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)
 # A listener option, so it must follow every `listener` line: the broker replaces the client id
 # a client sends with its username (and refuses a client without one), so nobody can connect
 # under another account's client id, kick that client off and take over its session.
 LISTENER_IDENTITY = "use_username_as_clientid true\n"
+
+
+def guard_conf(plugin: Path | str) -> str:
+    """The broker's lines loading its guard (deploy/mosquitto/guard.c): a device's SUBSCRIBE outside
+    its own command topic is refused in the SUBACK, and a device's payload over the contract's limit
+    is refused with PUBACK 0x87 and reported on its `refused` topic, which the ingest dead-letters."""
+    return (f"plugin {plugin}\n"
+            f"plugin_opt_device_subscribe {contract.topic('%u', Channel.COMMAND)}\n"
+            f"plugin_opt_refused_topic {contract.topic('%u', Channel.REFUSED)}\n"
+            f"plugin_opt_max_payload {contract.MAX_PAYLOAD_BYTES}\n"
+            f"plugin_opt_service_prefix {SERVICE_PREFIX}\n")
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
@@ -60,7 +70,7 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
 def service_rules(ingest_workers: Iterable[str] = ("1",)) -> dict[str, list[str]]:
     """Each service account and its access lines (`read|write|readwrite <topic filter>`)."""
     every = f"{contract.TOPIC_ROOT}/+"
-    rules = {ingest_account(worker): [f"read {every}/{channel.value}" for channel in _INGESTED]
+    rules = {ingest_account(worker): [f"read {every}/{channel.value}" for channel in contract.INGESTED]
              for worker in ingest_workers}
     rules[PATROL] = [f"read {every}/{Channel.STATUS.value}", f"write {OPS_ROOT}/#"]  # last wills; notices
     rules[API] = [f"write {every}/{Channel.COMMAND.value}"]  # commands down to devices

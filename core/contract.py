@@ -59,9 +59,12 @@ class Channel(StrEnum):
     STATUS = "status"
     ACK = "ack"
     COMMAND = "cmd"
+    # Written by the broker alone: a notice that it refused one of the device's publishes.
+    REFUSED = "refused"
 
 
-UPSTREAM = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)
+UPSTREAM = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)  # what devices publish
+INGESTED = (*UPSTREAM, Channel.REFUSED)  # what the ingest reads
 
 
 def topic(device_id: str, channel: Channel) -> str:
@@ -249,6 +252,17 @@ class CommandAck(_Message):
     ts: AwareDatetime
     result: CommandResult
     message: Text | None = Field(default=None, max_length=512)
+
+
+class BrokerRefusal(BaseModel):
+    """The broker's notice that it refused one of a device's publishes for its size (written by
+    the broker's guard, deploy/mosquitto/guard.c, to the device's `refused` topic)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    topic: Text = Field(max_length=1024, description="the topic the device published to")
+    size: int = Field(validation_alias="bytes", ge=0, description="the payload's size in bytes")
+    limit: int = Field(ge=0, description="the largest payload the broker lets through")
 
 
 TELEMETRY = TypeAdapter(Telemetry)

@@ -8,6 +8,7 @@ Nothing here touches the system services (their ports, sockets or clusters).
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -23,14 +24,10 @@ from psycopg import sql
 
 _PG_USER = "postgres"
 _GIB = 1 << 30
-# Payload sizes (docs/mqtt-contract.md). Up to MESSAGE_SIZE_LIMIT the broker passes a message
-# on, so the ingest dead-letters anything over the contract's 16 KiB. Over it, Mosquitto 2.0
-# answers an MQTT 5 QoS 1/2 publish with reason code 0x95 and keeps the connection (an MQTT
-# 3.1.1 client gets a plain PUBACK: the message is dropped unseen). A packet over
-# MAX_PACKET_SIZE is not even read: the broker disconnects the client (MQTT 5: DISCONNECT
-# 0x95), so no client makes it buffer more than this; MQTT 5 clients learn the limit from the
-# CONNACK.
-MESSAGE_SIZE_LIMIT = 256 * 1024
+# Payload sizes (docs/mqtt-contract.md). The broker's guard refuses a device's payload over the
+# contract's 16 KiB (MQTT 5: PUBACK 0x87) and reports it to the ingest. A packet over
+# MAX_PACKET_SIZE is not even read: the broker disconnects the client (MQTT 5: DISCONNECT 0x95),
+# so no client makes it buffer more than this; MQTT 5 clients learn the limit from the CONNACK.
 MAX_PACKET_SIZE = 1024 * 1024
 
 # Server settings for an IoT write load on one machine, rewritten on every start into
@@ -65,6 +62,33 @@ _PG_HBA = """\
 local all all trust
 host all all 127.0.0.1/32 trust
 """
+
+
+GUARD_SOURCE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "guard.c"
+
+
+def guard_plugin() -> Path:
+    """The broker's guard plugin, compiled from deploy/mosquitto/guard.c once per version of it
+    into the user's cache (needs gcc and Mosquitto's development headers: mosquitto-dev,
+    libmosquitto-dev)."""
+    source = GUARD_SOURCE.read_bytes()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cockpit"
+    built = cache / f"mosquitto-guard-{hashlib.sha256(source).hexdigest()[:16]}.so"
+    if built.exists():
+        return built
+    cache.mkdir(parents=True, exist_ok=True)
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if not compiler:
+        raise RuntimeError("the broker's guard needs a C compiler: apt-get install gcc libc6-dev")
+    partial = built.with_suffix(f".{os.getpid()}.tmp")
+    result = subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(partial), str(GUARD_SOURCE)],
+                            capture_output=True, text=True)
+    if result.returncode:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError("could not build the broker's guard (apt-get install mosquitto-dev libmosquitto-dev):\n"
+                           + result.stderr[-2000:])
+    os.replace(partial, built)  # concurrent builders each write their own file; one wins whole
+    return built
 
 
 def free_port() -> int:
@@ -301,12 +325,13 @@ class EmbeddedMosquitto:
         return self.process is not None and self.process.poll() is None
 
     def _write_conf(self) -> None:
-        from core.broker_auth import LISTENER_IDENTITY
+        from core.broker_auth import LISTENER_IDENTITY, guard_conf
 
         identity = ""
         if self.password_file:
             auth = f"allow_anonymous false\npassword_file {self.password_file}\n"
             auth += f"acl_file {self.acl_file}\n" if self.acl_file else ""
+            auth += guard_conf(guard_plugin())
             # a listener option: each client id is its account's (the TLS listener says it too)
             identity = LISTENER_IDENTITY
         else:
@@ -327,7 +352,6 @@ class EmbeddedMosquitto:
             f"max_queued_messages {self.max_queued_messages}\n"
             f"max_queued_bytes {self.max_queued_bytes}\n"
             "max_inflight_messages 0\n"
-            f"message_size_limit {MESSAGE_SIZE_LIMIT}\n"
             f"max_packet_size {MAX_PACKET_SIZE}\n"
             "persistent_client_expiration 14d\n"
             # without `user`, a root broker switches to `mosquitto`, who cannot write here

@@ -129,6 +129,8 @@ def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Re
         device_id, channel = contract.parse_topic(topic)
     except ValueError as exc:
         return Rejected(topic, payload, f"invalid topic: {exc}", None)
+    if channel is Channel.REFUSED:
+        return _decode_refusal(topic, device_id, payload)
     if len(payload) > contract.MAX_PAYLOAD_BYTES:
         return Rejected(topic, payload, f"payload too large: {len(payload)} bytes exceeds "
                         f"{contract.MAX_PAYLOAD_BYTES}", device_id)
@@ -144,6 +146,16 @@ def decode(topic: str, payload: bytes, now: datetime, policy: ClockPolicy) -> Re
     except ValidationError as exc:
         return Rejected(topic, payload, _reason(exc), device_id)
     return Rejected(topic, payload, f"invalid topic: channel {channel.value} is not ingested", device_id)
+
+
+def _decode_refusal(topic, device_id, payload) -> Rejected:
+    """The broker refused a publish of the device's: a dead letter under the topic it was for."""
+    try:
+        m = contract.BrokerRefusal.model_validate_json(payload, strict=True)
+    except ValidationError as exc:
+        return Rejected(topic, payload, _reason(exc), device_id)
+    return Rejected(m.topic, payload, f"payload too large: {m.size} bytes exceeds {m.limit} "
+                    "(refused by the broker)", device_id)
 
 
 def _decode_telemetry(topic, device_id, payload, now, policy) -> Record | Rejected:

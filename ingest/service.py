@@ -34,7 +34,6 @@ from ingest.writer import RETRYABLE, store_batch
 
 log = logging.getLogger(__name__)
 
-INGESTED = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)
 
 _SWEEP = """
 WITH gone AS (
@@ -124,7 +123,7 @@ class IngestService:
                 manual_ack=True,
                 receive_maximum=settings.receive_maximum,
                 subscriptions=[(contract.subscription(c, settings.share_group or None), contract.QOS)
-                               for c in INGESTED],
+                               for c in contract.INGESTED],
                 skip_retained=True,
                 ca_file=str(platform.mqtt_ca_file) if platform.mqtt_ca_file else None,
             ),

@@ -147,5 +147,6 @@ def test_mosquitto_makes_each_client_id_its_username_once_there_are_passwords(tm
     assert "use_username_as_clientid" not in anonymous.conf.read_text()  # it would refuse every anonymous client
     first, second = secured.conf.read_text().splitlines()[:2]
     assert first.startswith("listener ") and second == "use_username_as_clientid true"  # a listener option
-    assert f"message_size_limit {256 * 1024}" in secured.conf.read_text()
+    assert "message_size_limit" not in secured.conf.read_text()  # the guard limits sizes, with a valid PUBACK
+    assert "plugin_opt_max_payload 16384" in secured.conf.read_text()
     assert f"max_packet_size {1024 * 1024}" in secured.conf.read_text()

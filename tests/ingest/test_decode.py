@@ -103,3 +103,14 @@ def test_types_are_read_as_the_schemas_say_not_leniently():
         assert isinstance(r, Rejected), lenient
     status = json.dumps({"v": 1, "ts": NOW.isoformat(), "online": "yes", "reason": "birth"}).encode()
     assert isinstance(decode("edu/dev/B01/status", status, NOW, POLICY), Rejected)
+
+
+def test_the_brokers_refusal_notice_becomes_a_dead_letter_under_the_refused_topic():
+    notice = b'{"topic":"edu/dev/B1-0001/telemetry","bytes":20480,"limit":16384}'
+    out = decode("edu/dev/B1-0001/refused", notice, NOW, POLICY)
+    assert out == Rejected("edu/dev/B1-0001/telemetry", notice,
+                           "payload too large: 20480 bytes exceeds 16384 (refused by the broker)", "B1-0001")
+    for bad in (b"", b"{}", b'{"topic":"t","bytes":"20480","limit":1}', b'{"topic":"a\\u0000b","bytes":1,"limit":1}',
+                b'{"topic":"t","bytes":-1,"limit":1}'):
+        out = decode("edu/dev/B1-0001/refused", bad, NOW, POLICY)
+        assert isinstance(out, Rejected) and out.reason.startswith("invalid") and out.device_id == "B1-0001", bad

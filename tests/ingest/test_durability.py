@@ -23,7 +23,7 @@ from core.broker_auth import write_files
 from core.contract import BoardTelemetry, Channel
 from core.credentials import derived_password, device_password, ingest_account
 from core.db import migrate
-from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
+from core.embedded import EmbeddedMosquitto, EmbeddedPostgres, guard_plugin
 from core.settings import PROJECT_ROOT, PlatformSettings
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -110,7 +110,8 @@ class ProductionBroker(EmbeddedMosquitto):
         text = PRODUCTION_CONF.read_text()
         for production, here in (("listener 1883", f"listener {self.port} 127.0.0.1"),
                                  ("/mosquitto/auth", str(self.auth_dir)), ("/mosquitto/data/", f"{self.root}/"),
-                                 ("log_dest stdout", f"log_dest file {self.log}")):
+                                 ("log_dest stdout", f"log_dest file {self.log}"),
+                                 ("/mosquitto/plugins/guard.so", str(guard_plugin()))):
             assert production in text, f"production config changed: {production!r} is gone"
             text = text.replace(production, here)
         self.conf.write_text(text + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
