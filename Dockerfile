@@ -5,6 +5,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core core
 COPY ingest ingest
+COPY rollups rollups
+COPY patrol patrol
+COPY ops ops
 COPY api api
 COPY dashboard dashboard
 COPY devices devices

@@ -22,10 +22,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.db import migrate
-from core.embedded import EmbeddedPostgres, free_port
-from core.seed.generator import DEMO_PASSWORD, seed_database
 from core.settings import PROJECT_ROOT
-from devices.history import current_state, rollups
+from ops.embedded import EmbeddedPostgres, free_port
+from ops.seed.generator import DEMO_PASSWORD, seed_database
+from ops.seed.history import current_state, rollups
 
 
 def prepare(scale: str, days: int, data_dir: Path) -> tuple[EmbeddedPostgres, str]:
@@ -56,7 +56,7 @@ def start_api(url: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "COCKPIT_DATABASE_URL": url, "COCKPIT_MQTT_URL": "mqtt://127.0.0.1:1",
            "API_SECRET_KEY": "b" * 48, "API_POOL_SIZE": "20", "COCKPIT_ENV": "development",
            "METRICS_NOW_MAX_AGE_S": "3600"}
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "api", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "api", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT / "var" / "bench-api")
     args = parser.parse_args()
     pg, url = prepare(args.scale, args.days, args.data)
-    from core.school_now import refresh as refresh_now
+    from rollups.school_now import refresh as refresh_now
 
     with psycopg.connect(url, autocommit=True) as conn:
         refresh_now(conn)

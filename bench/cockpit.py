@@ -25,9 +25,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from core.db import migrate
-from core.embedded import EmbeddedPostgres, free_port
-from core.seed.generator import DEMO_PASSWORD, seed_database
-from devices.history import add_history
+from ops.embedded import EmbeddedPostgres, free_port
+from ops.seed.generator import DEMO_PASSWORD, seed_database
+from ops.seed.history import add_history
 
 READY = """return document.querySelectorAll('#overview-tiles .tile').length >= 5
   && !document.querySelector('#overview-tiles')?.innerText.includes('—')
@@ -36,7 +36,7 @@ READY = """return document.querySelectorAll('#overview-tiles .tile').length >= 5
 
 def start(args: list[str], env: dict, url: str) -> subprocess.Popen:
     """A service as its own process, once its URL answers."""
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", *args], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     for _ in range(150):
         try:

@@ -28,8 +28,8 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core.db import migrate
-from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from core.mqtt import release
+from ops.embedded import EmbeddedMosquitto, EmbeddedPostgres
 
 PAYLOAD = ('{{"v":1,"ts":"{ts}","seq":{seq},"kind":"board","power_on":true,"screen_on":true,'
            '"active_use_s":{seq},"cpu_temp_c":51.5,"cpu_load":0.4,"mem_load":0.6,"disk_used_pct":55.0}}')
@@ -113,7 +113,7 @@ def run_load(url: str, broker: EmbeddedMosquitto, devices: list[str], rate: floa
     env = {**os.environ, "COCKPIT_DATABASE_URL": url, "COCKPIT_MQTT_URL": broker.url, "INGEST_SHARE_GROUP": group,
            "COCKPIT_LOG_LEVEL": "WARNING", "INGEST_DEVICE_RATE_PER_S": str(2 * rate / len(devices)),
            "INGEST_DEVICE_BURST": str(int(rate * seconds / len(devices)) + 1000)}
-    procs = [subprocess.Popen([sys.executable, "-m", "core.cli", "ingest", "--worker-id", f"bench-{seq0}-{i}"],
+    procs = [subprocess.Popen([sys.executable, "-m", "ops.cli", "ingest", "--worker-id", f"bench-{seq0}-{i}"],
                               env=env) for i in range(workers)]
     time.sleep(3)
     pids = {"ingest": [p.pid for p in procs], "broker": [broker.process.pid], "postgres": postgres_pids()}

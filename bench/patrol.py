@@ -35,14 +35,14 @@ from psycopg.rows import dict_row
 from bench.cockpit import start
 from core.calendar import load_calendar
 from core.db import migrate
-from core.embedded import EmbeddedMosquitto, EmbeddedPostgres, free_port
 from core.mqtt import release
-from core.seed.generator import seed_database
 from core.settings import parse_mqtt_url
 from devices.fleet import Fleet
-from devices.history import current_state
 from devices.settings import SimulatorSettings
 from devices.simulator import Simulator, load_devices
+from ops.embedded import EmbeddedMosquitto, EmbeddedPostgres, free_port
+from ops.seed.generator import seed_database
+from ops.seed.history import current_state
 from patrol.engine import run_cycle
 from patrol.settings import PatrolSettings
 

@@ -1,1 +1,2 @@
-"""Shared core of the cockpit platform: settings, database access, the device contract."""
+"""The kernel every deployable shares: settings, database access, the device contract, MQTT,
+the calendar, credentials, health and process helpers. It imports no other package."""

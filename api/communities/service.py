@@ -28,7 +28,7 @@ from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import CHILD_KEY, children
-from core.school_now import ensure_fresh
+from rollups.school_now import ensure_fresh
 
 COMMUNITY_KINDS = ("merged", "co_built", "collaborative", "mixed")
 

@@ -12,7 +12,6 @@ from api.errors import ImportProblem, problems
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbDate
 from api.lessons import importer, service
-from api.lessons.matching import match_sessions
 from api.lessons.models import (
     ImportResult,
     LessonKind,
@@ -26,10 +25,11 @@ from api.lessons.models import (
     SessionStatus,
     WeekFigures,
 )
-from api.lessons.settings import lesson_settings
 from api.scopes.access import resolve
 from api.scopes.models import Level
 from core.storable import storable
+from rollups.matching import match_sessions
+from rollups.settings import lesson_settings
 
 router = APIRouter(prefix="/api/v1", tags=["lessons"])
 

@@ -26,11 +26,11 @@ from api.lessons.models import (
     SessionRow,
     WeekFigures,
 )
-from api.lessons.settings import lesson_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import CHILD_KEY, children
 from core.settings import platform_settings
+from rollups.settings import lesson_settings
 
 KINDS = ("all", "dedicated", "master", "elite")
 

@@ -21,7 +21,7 @@ FROM school s JOIN device d ON d.school_code = s.code LEFT JOIN device_state st 
 WHERE {where} {extra} GROUP BY 1
 """
 
-# "Now" counts per school and kind, kept fresh by core/school_now.py.
+# "Now" counts per school and kind, kept fresh by rollups/school_now.py.
 _NOW = """
 SELECT {child} AS child, {columns}
 FROM school s JOIN school_now n ON n.school_code = s.code

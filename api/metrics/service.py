@@ -14,8 +14,8 @@ from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import CHILD_KEY, children
 from core.calendar import SchoolCalendar, load_calendar
-from core.school_now import ensure_fresh
 from core.settings import platform_settings
+from rollups.school_now import ensure_fresh
 
 _CALENDAR_TTL_S = 300.0
 _calendar: dict = {}  # the calendar changes a few times a year: keep it for a few minutes

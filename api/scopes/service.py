@@ -15,7 +15,7 @@ from api.scopes.models import (
     Scope,
     ScopeRef,
 )
-from core.school_now import ensure_fresh
+from rollups.school_now import ensure_fresh
 
 KINDS = ("board", "recorder", "gateway")
 

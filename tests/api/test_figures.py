@@ -116,7 +116,7 @@ def test_targets_are_dispatched_down_and_judged(api, province, db):
 
 
 def test_use_figures_and_trends_come_from_the_rollups(api, db, registry):
-    from core.rollups import refresh
+    from rollups.service import refresh
 
     registry.area()
     school = registry.school()

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import Workbook
 
-from api.lessons.matching import match_sessions
+from rollups.matching import match_sessions
 from tests.fixtures.app import login
 
 TZ = ZoneInfo("Asia/Shanghai")

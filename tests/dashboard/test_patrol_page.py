@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 from selenium.webdriver.common.by import By
 
 from core.calendar import load_calendar
-from devices.history import LOCAL
+from ops.seed.history import LOCAL
 from patrol.engine import run_cycle
 from tests.dashboard.test_cockpit import _downloaded
 from tests.fixtures.browser import REFRESH_MS

@@ -19,15 +19,15 @@ import psycopg
 import pytest
 
 from core import contract
-from core.broker_auth import write_files
 from core.contract import BoardTelemetry, Channel
 from core.credentials import derived_password, device_password, ingest_account
 from core.db import migrate
-from core.embedded import EmbeddedMosquitto, EmbeddedPostgres, guard_plugin
 from core.settings import PROJECT_ROOT, PlatformSettings
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from ingest.spool import Spool, Spooled, read_segment
+from ops.broker_auth import write_files
+from ops.embedded import EmbeddedMosquitto, EmbeddedPostgres, guard_plugin
 from tests.fixtures.devices import wait_for
 from tests.fixtures.factories import Registry
 from tests.ingest.test_reliability import Publisher
@@ -197,7 +197,7 @@ def test_ingest_killed_with_its_journal_full_stores_everything_after_restart(sta
     spool = tmp_path / "spool"
     env = {**os.environ, "COCKPIT_DATABASE_URL": url, "COCKPIT_MQTT_URL": broker.url, "COCKPIT_ENV": "test",
            "INGEST_SPOOL_DIR": str(spool), "INGEST_BATCH_WAIT_MS": "50", "INGEST_DB_RETRY_MAX_S": "1"}
-    args = [sys.executable, "-m", "core.cli", "ingest", "--worker-id", worker_id]
+    args = [sys.executable, "-m", "ops.cli", "ingest", "--worker-id", worker_id]
     worker = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     publisher = Publisher(broker.url)
     try:

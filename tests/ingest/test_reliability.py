@@ -24,11 +24,11 @@ from paho.mqtt.properties import Properties
 from core import contract
 from core.contract import BoardTelemetry, Channel
 from core.db import migrate
-from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from core.mqtt import release
 from core.settings import PlatformSettings, parse_mqtt_url
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from ops.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from tests.fixtures.devices import wait_for
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def worker_settings(worker_id: str, **overrides) -> IngestSettings:
 def ingest_process(group: str, worker: str) -> subprocess.Popen:
     """An ingest worker as its own process (so it can be killed -9)."""
     env = {**os.environ, "INGEST_SHARE_GROUP": group, **{f"INGEST_{k.upper()}": str(v) for k, v in UNLIMITED.items()}}
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "ingest", "--worker-id", worker], env=env,
+    return subprocess.Popen([sys.executable, "-m", "ops.cli", "ingest", "--worker-id", worker], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from core import rollups
-from core.backup import backup, restore
-from core.seed.generator import seed_database
+from ops.backup import backup, restore
+from ops.seed.generator import seed_database
+from rollups import service as rollups
 from tests.fixtures.devices import board_reading
 
 

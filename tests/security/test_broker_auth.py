@@ -19,12 +19,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from core import contract, credentials
-from core.broker_auth import MONITOR_PASSWORD_FILE, TlsListener, service_rules, write_files
 from core.contract import Channel
 from core.credentials import API, MONITOR, PATROL, derived_password, device_password, ingest_account
-from core.embedded import EmbeddedMosquitto, free_port
 from core.mqtt import AuthenticationFailed, LinkOptions, MqttLink, release
 from core.settings import PlatformSettings, parse_mqtt_url
+from ops.broker_auth import MONITOR_PASSWORD_FILE, TlsListener, service_rules, write_files
+from ops.embedded import EmbeddedMosquitto, free_port
 from tests.fixtures.devices import wait_for
 
 SECRET = "provisioning-secret-for-tests-0123456789"

@@ -18,10 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from core import contract
 from core.contract import MAX_PAYLOAD_BYTES, Channel
-from core.embedded import MAX_PACKET_SIZE
 from core.mqtt import release
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from ops.embedded import MAX_PACKET_SIZE
 from tests.fixtures.devices import wait_for
 from tests.security.test_broker_auth import INGEST, _secured, password
 
@@ -214,7 +214,7 @@ def test_paho_gets_the_refusal_as_a_reason_code_and_stays_connected(sized):
 def test_production_loads_the_same_guard():
     """deploy/mosquitto/mosquitto.conf says what core/broker_auth.guard_conf says, and sets no
     message_size_limit (whose PUBACK 0x95 drops Paho's connection)."""
-    from core.broker_auth import guard_conf
+    from ops.broker_auth import guard_conf
     from tests.ingest.test_durability import PRODUCTION_CONF
 
     lines = PRODUCTION_CONF.read_text().splitlines()

@@ -35,7 +35,15 @@ from psycopg.rows import tuple_row
 
 from core import contract
 from core.contract import Channel
-from core.credentials import API, MONITOR, PATROL, SERVICE_PREFIX, derived_password, device_password, ingest_account
+from core.credentials import (
+    API,
+    MONITOR,
+    PATROL,
+    SERVICE_PREFIX,
+    derived_password,
+    device_password,
+    ingest_account,
+)
 
 OPS_ROOT = "edu/ops"  # operations notices (patrol)
 MIN_SECRET = 16

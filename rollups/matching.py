@@ -12,8 +12,8 @@ from datetime import date, datetime
 
 from psycopg import Connection
 
-from api.lessons.settings import LessonSettings, lesson_settings
 from core.settings import platform_settings
+from rollups.settings import LessonSettings, lesson_settings
 
 _MATCH = """
 -- The timetabled slots of the day range: school days only (calendar_day exceptions, else

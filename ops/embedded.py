@@ -325,7 +325,7 @@ class EmbeddedMosquitto:
         return self.process is not None and self.process.poll() is None
 
     def _write_conf(self) -> None:
-        from core.broker_auth import LISTENER_IDENTITY, guard_conf
+        from ops.broker_auth import LISTENER_IDENTITY, guard_conf
 
         identity = ""
         if self.password_file:

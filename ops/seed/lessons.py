@@ -12,8 +12,8 @@ from collections import defaultdict
 from datetime import date
 
 from core.calendar import LESSON_PERIODS
-from core.seed import hubei
-from core.seed.schools import School
+from ops.seed import hubei
+from ops.seed.schools import School
 
 PERIODS = LESSON_PERIODS[:7]  # 08:00–16:20; the eighth period is after-school care
 WEEKDAYS = (1, 2, 3, 4, 5)

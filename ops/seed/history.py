@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from api.lessons.matching import match_sessions
+from rollups.matching import match_sessions
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 

@@ -31,7 +31,7 @@ def up(
     simulate: Annotated[bool, typer.Option(help="run the device simulator")] = True,
 ) -> None:
     """Run everything: embedded PostgreSQL and Mosquitto unless URLs are configured, then all services."""
-    from core.stack import Stack
+    from ops.stack import Stack
 
     _logging("stack")
     Stack(platform_settings(), scale=scale, api_port=api_port, dashboard_port=dashboard_port,
@@ -55,7 +55,7 @@ def seed(
     replace: Annotated[bool, typer.Option(help="replace an existing registry")] = False,
 ) -> None:
     """Seed a realistic, deterministic province registry."""
-    from core.seed.generator import seed_database
+    from ops.seed.generator import seed_database
 
     _logging("seed")
     counts = seed_database(platform_settings().require_database_url(), scale, seed_value, replace=replace)
@@ -90,37 +90,10 @@ def rollups(interval_s: Annotated[float, typer.Option(help="seconds between roll
             now_interval_s: Annotated[float, typer.Option(help="seconds between per-school state refreshes")] = 5.0
             ) -> None:
     """Refresh the rollups, the per-school current state and the three-classroom sessions on a schedule."""
-    import threading
-
-    from api.lessons.matching import match_sessions
-    from core.db import open_pool
-    from core.process import wait_for_shutdown
-    from core.rollups import run_forever
-
-    def match_recent_sessions(conn) -> None:
-        # Sessions of yesterday and today change as lessons are delivered and late
-        # reports arrive; re-match them with every rollup refresh.
-        from datetime import UTC, datetime, timedelta
-        from zoneinfo import ZoneInfo
-
-        now = datetime.now(UTC)
-        today = now.astimezone(ZoneInfo(p.timezone)).date()
-        match_sessions(conn, today - timedelta(days=1), today, now)
+    from rollups.service import run
 
     _logging("rollups")
-    p = platform_settings()
-    pool = open_pool(p.require_database_url(), max_size=2, name="rollups")
-    stop = threading.Event()
-    worker = threading.Thread(target=run_forever, args=(pool, stop),
-                              kwargs={"interval_s": interval_s, "now_interval_s": now_interval_s, "tz": p.timezone,
-                                      "jobs": [match_recent_sessions]})
-    worker.start()
-    try:
-        wait_for_shutdown()
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-        pool.close()
+    run(platform_settings(), interval_s=interval_s, now_interval_s=now_interval_s)
 
 
 @app.command()
@@ -205,7 +178,7 @@ def broker_auth(
 
     import psycopg
 
-    from core.broker_auth import service_rules, tls_listener, write_files
+    from ops.broker_auth import service_rules, tls_listener, write_files
 
     s = platform_settings()
     workers = [w.strip() for w in ingest_workers.split(",") if w.strip()]
@@ -226,7 +199,7 @@ def broker_auth(
 def backup_command(out: Annotated[Path, typer.Argument(help="dump file to write")],
                    raw: Annotated[bool, typer.Option(help="include raw telemetry (large)")] = False) -> None:
     """Dump the registry, alerts, targets and rollups (and raw telemetry with --raw)."""
-    from core.backup import backup
+    from ops.backup import backup
 
     backup(platform_settings().require_database_url(), out, include_raw=raw)
     typer.echo(f"wrote {out} ({out.stat().st_size:,} bytes)")
@@ -235,7 +208,7 @@ def backup_command(out: Annotated[Path, typer.Argument(help="dump file to write"
 @app.command("restore")
 def restore_command(dump: Annotated[Path, typer.Argument(help="dump file made by 'cockpit backup'")]) -> None:
     """Restore a dump into the configured (empty) database."""
-    from core.backup import restore
+    from ops.backup import restore
 
     restore(platform_settings().require_database_url(), dump)
     typer.echo(f"restored {dump}")

@@ -29,11 +29,11 @@ import psycopg
 from psycopg import sql
 
 from core.security import hash_password
-from core.seed import hubei
-from core.seed.calendar import autumn_term, calendar_days
-from core.seed.communities import COMPULSORY, communities
-from core.seed.lessons import lessons
-from core.seed.schools import (
+from ops.seed import hubei
+from ops.seed.calendar import autumn_term, calendar_days
+from ops.seed.communities import COMPULSORY, communities
+from ops.seed.lessons import lessons
+from ops.seed.schools import (
     HOME_CITY,
     County,
     Scale,

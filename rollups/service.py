@@ -1,4 +1,5 @@
-"""Incremental hourly and daily rollups, refreshed by the project's scheduler.
+"""The rollups service: incremental hourly and daily rollups, the per-school current state and
+the three classrooms' session matching, on a schedule (`cockpit rollups`).
 
 Each refresh takes the telemetry received since the last one (by the database's own
 receive time, minus a safety margin for transactions still in flight), finds the
@@ -14,13 +15,18 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from core import school_now
+from core.db import open_pool
+from core.process import wait_for_shutdown
+from core.settings import PlatformSettings
+from rollups import school_now
+from rollups.matching import match_sessions
 
 log = logging.getLogger(__name__)
 
@@ -319,3 +325,28 @@ def run_forever(pool: ConnectionPool, stop: threading.Event, *, interval_s: floa
             log.warning("refresh failed: %s", exc)
         stop.wait(now_interval_s)
         clock += now_interval_s
+
+
+def match_recent_sessions(conn: psycopg.Connection, tz: str) -> None:
+    """Re-match yesterday's and today's sessions: they change as lessons are delivered and late
+    reports arrive."""
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(tz)).date()
+    match_sessions(conn, today - timedelta(days=1), today, now)
+
+
+def run(platform: PlatformSettings, *, interval_s: float = 60.0, now_interval_s: float = 5.0) -> None:
+    """Run the service until SIGTERM/SIGINT: its own pool, one worker thread."""
+    pool = open_pool(platform.require_database_url(), max_size=2, name="rollups")
+    stop = threading.Event()
+    worker = threading.Thread(target=run_forever, args=(pool, stop), name="rollups",
+                              kwargs={"interval_s": interval_s, "now_interval_s": now_interval_s,
+                                      "tz": platform.timezone,
+                                      "jobs": [lambda conn: match_recent_sessions(conn, platform.timezone)]})
+    worker.start()
+    try:
+        wait_for_shutdown()
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+        pool.close()

@@ -7,8 +7,8 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from core.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from core.mqtt import release
+from ops.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from tests.fixtures.devices import wait_for
 
 QUEUED = 1500  # more than Debian's default max_queued_messages (1000)

@@ -14,10 +14,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core.credentials import API, MONITOR, PATROL, derived_password, ingest_account
-from core.embedded import EmbeddedPostgres
 from core.mqtt import release
 from core.settings import PlatformSettings
-from core.stack import Stack, Supervisor, Unit
+from ops.embedded import EmbeddedPostgres
+from ops.stack import Stack, Supervisor, Unit
 from tests.fixtures.devices import wait_for
 
 

@@ -8,7 +8,7 @@ import pytest
 from psycopg import sql
 
 from core.db import open_pool
-from core.rollups import refresh, run_forever
+from rollups.service import refresh, run_forever
 from tests.fixtures.devices import wait_for
 
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 08:00 in Asia/Shanghai

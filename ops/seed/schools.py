@@ -10,7 +10,7 @@ from dataclasses import astuple, dataclass
 from datetime import date
 from typing import Literal
 
-from core.seed import hubei
+from ops.seed import hubei
 
 Scale = Literal["demo", "province"]
 HOME_CITY = "421300"  # 随州市: the demo's home city gets a few more schools

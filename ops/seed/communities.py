@@ -11,7 +11,7 @@ import random
 from collections import defaultdict
 from datetime import date, timedelta
 
-from core.seed.schools import HOME_CITY, County, School
+from ops.seed.schools import HOME_CITY, County, School
 
 COMPULSORY = frozenset({"primary", "junior", "nine_year", "teaching_point"})
 # Suizhou's mix (43 merged, 22 co-built, 3 mixed of 68) plus a few collaborative ones.

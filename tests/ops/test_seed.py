@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from core.security import needs_rehash, verify_password
-from core.seed.generator import (
+from ops.seed.generator import (
     COMPULSORY,
     DEMO_PASSWORD,
     RegistryNotEmptyError,

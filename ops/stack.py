@@ -41,7 +41,7 @@ class Child:
     def start(self, log_dir: Path) -> None:
         """Start (or restart) the process, its output going to a log file."""
         out = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child for its life
-        self.process = subprocess.Popen([sys.executable, "-m", "core.cli", *self.args], env=self.env,
+        self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", *self.args], env=self.env,
                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def alive(self) -> bool:
@@ -185,7 +185,7 @@ class Stack:
         self._stop = threading.Event()
 
     def _database(self) -> str:
-        from core.embedded import EmbeddedPostgres
+        from ops.embedded import EmbeddedPostgres
 
         if self.settings.database_url:
             return self.settings.database_url
@@ -204,8 +204,8 @@ class Stack:
     def _broker(self, db_url: str) -> tuple[str, str | None]:
         """The broker's URL (no credentials) and the secret the services' passwords derive from:
         the configured broker, or an embedded one that knows every registered device and service."""
-        from core.broker_auth import tls_listener, write_files
-        from core.embedded import EmbeddedMosquitto
+        from ops.broker_auth import tls_listener, write_files
+        from ops.embedded import EmbeddedMosquitto
 
         if self.settings.mqtt_url:
             return self.settings.mqtt_url, None
@@ -237,14 +237,14 @@ class Stack:
         if schools:
             print(f"  registry    {schools} schools already seeded (kept)", flush=True)
             return
-        from core.seed.generator import seed_database
+        from ops.seed.generator import seed_database
 
         started = time.monotonic()
         counts = seed_database(db_url, self.scale)
         print(f"  registry    seeded {self.scale} province in {time.monotonic() - started:.1f}s: "
               f"{counts.get('school', 0)} schools, {counts.get('device', 0)} devices", flush=True)
         if self.scale == "demo":
-            from devices.history import add_history
+            from ops.seed.history import add_history
 
             started = time.monotonic()
             add_history(db_url)  # so trends and lesson figures are not empty on the first start

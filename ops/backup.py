@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 
 from core.db import timescaledb_enabled
-from core.embedded import pg_bindir
+from ops.embedded import pg_bindir
 
 RAW_TABLES = ("board_telemetry", "recorder_telemetry", "gateway_telemetry", "device_event",
               "device_status_change", "dead_letter")
