@@ -19,7 +19,7 @@ import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg_pool import ConnectionPool
 
-from core import contract
+from core import contract, device_state
 from core.contract import Channel
 from core.db import open_pool, transaction
 from core.health import HealthServer
@@ -35,16 +35,6 @@ from ingest.writer import RETRYABLE, store_batch
 log = logging.getLogger(__name__)
 
 
-_SWEEP = """
-WITH gone AS (
-    UPDATE device_state SET online = false, status_time = now(), updated_at = now()
-    -- updated_at is the server's time of the last message that changed the state: a device
-    -- whose clock runs slow is still heard from, whatever time its readings carry
-    WHERE online AND updated_at < now() - make_interval(secs => %s)
-    RETURNING device_id)
-INSERT INTO device_status_change (device_id, time, online, reason)
-SELECT device_id, now(), false, 'heartbeat' FROM gone
-"""
 
 
 @dataclass(frozen=True)
@@ -325,7 +315,7 @@ class IngestService:
                 continue
             try:
                 with transaction(self.pool) as conn:
-                    conn.execute(_SWEEP, (self.settings.heartbeat_timeout_s,))
+                    device_state.sweep_silent(conn, self.settings.heartbeat_timeout_s)
             except psycopg.Error as exc:
                 log.warning("heartbeat sweep failed: %s", exc)
 

@@ -17,6 +17,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
+from core import device_state
 from core.db import transaction
 from core.storable import storable
 from ingest.decode import ACK_TABLE, COLUMNS, Record, Rejected
@@ -50,42 +51,6 @@ _LATEST = {
                                   'aps_online', aps_online) AS last_values
         FROM stage_gateway_telemetry ORDER BY device_id, time DESC, seq DESC""",
 }
-
-# last_seen is the device's time, capped at the server's: a fast device clock must not
-# keep a dead device "seen" into the future, nor freeze its state once its clock is
-# corrected (newer readings would look older than the stored one).
-_STATE_FROM_TELEMETRY = """
-INSERT INTO device_state AS s (device_id, online, last_seen, last_seq, power_on, in_use,
-                               recording, streaming, last_values, updated_at)
-SELECT b.device_id, true, least(b.time, now()), b.seq, b.power_on, coalesce(b.in_use, false), b.recording,
-       b.streaming, b.last_values, now()
-FROM ({latest}) b
-ON CONFLICT (device_id) DO UPDATE SET
-    last_seen = EXCLUDED.last_seen,
-    last_seq = EXCLUDED.last_seq,
-    power_on = coalesce(EXCLUDED.power_on, s.power_on),
-    recording = coalesce(EXCLUDED.recording, s.recording),
-    streaming = coalesce(EXCLUDED.streaming, s.streaming),
-    in_use = coalesce((EXCLUDED.last_values ->> 'active_use_s')::bigint
-                      > (s.last_values ->> 'active_use_s')::bigint, EXCLUDED.in_use, false),
-    online = s.online OR s.status_time IS NULL OR EXCLUDED.last_seen > s.status_time,
-    status_time = CASE WHEN NOT s.online AND (s.status_time IS NULL OR EXCLUDED.last_seen > s.status_time)
-                       THEN EXCLUDED.last_seen ELSE s.status_time END,
-    last_values = s.last_values || EXCLUDED.last_values,
-    updated_at = now()
-WHERE s.last_seen IS NULL OR EXCLUDED.last_seen >= s.last_seen
-"""
-
-_STATE_FROM_STATUS = """
-INSERT INTO device_state AS s (device_id, online, status_time, updated_at)
-SELECT b.device_id, b.online, b.time, now()
-FROM unnest(%(device_id)s::text[], %(online)s::boolean[], %(time)s::timestamptz[])
-     AS b(device_id, online, time)
-ON CONFLICT (device_id) DO UPDATE SET
-    online = EXCLUDED.online, status_time = EXCLUDED.status_time, updated_at = now()
-WHERE s.status_time IS NULL OR EXCLUDED.status_time >= s.status_time
-"""
-
 
 _ACKS = """
 UPDATE device_command c
@@ -179,18 +144,14 @@ def _database_reason(exc: BaseException) -> str:
 
 def _update_state(conn: psycopg.Connection, tables: set[str], status: list[Record]) -> None:
     for table in tables & _LATEST.keys():
-        conn.execute(_STATE_FROM_TELEMETRY.format(latest=_LATEST[table]))
+        device_state.from_readings(conn, _LATEST[table])
     latest: dict[str, Record] = {}
     for r in status:
         if r.device_id not in latest or r.time >= latest[r.device_id].time:
             latest[r.device_id] = r
-    if latest:
-        rows = list(latest.values())
-        conn.execute(_STATE_FROM_STATUS, {
-            "device_id": [r.device_id for r in rows],
-            "online": [r.state["online"] for r in rows],
-            "time": [r.time for r in rows],
-        })
+    rows = list(latest.values())
+    device_state.from_status(conn, [r.device_id for r in rows], [r.state["online"] for r in rows],
+                             [r.time for r in rows])
 
 
 def _apply_acks(conn: psycopg.Connection, acks: list[Record]) -> list[Rejected]:

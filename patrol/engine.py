@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 
 from psycopg import Connection, sql
 
+from core import device_state
 from core.calendar import LESSON_PERIODS, SCHOOL_OPENS, SchoolCalendar
 from patrol.routing import ROUTE_NEW
 from patrol.rules import CHECKS, Check, checks_for
@@ -234,10 +235,7 @@ def device_went_offline(conn: Connection, device_id: str, at: datetime, now: dat
     forward here first (only if this news is newer); the ingest's later write is the same.
     """
     with conn.transaction():
-        conn.execute(
-            """UPDATE device_state SET online = false, status_time = %(at)s, updated_at = now()
-               WHERE device_id = %(id)s AND (status_time IS NULL OR status_time < %(at)s)""",
-            {"id": device_id, "at": at})
+        device_state.went_offline(conn, device_id, at)
     run_cycle(conn, now, calendar, tz, only={"device_offline", "gateway_offline"})
 
 

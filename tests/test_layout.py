@@ -78,3 +78,14 @@ def test_the_check_sees_a_violation(tmp_path, monkeypatch):
     monkeypatch.setattr(f"{__name__}.PROJECT_ROOT", tmp_path)
     assert violations("core") == ["core/bad.py:2 imports api.main", "core/bad.py:5 imports ingest.service"]
     assert violations("ingest") == ["ingest/x.py:1 imports patrol"]
+
+
+def test_device_state_has_one_writer():
+    """Only core/device_state.py writes the devices' current state (the demo seed aside, which
+    lays down a starting state for a province that has never been heard from)."""
+    import re
+
+    writes = re.compile(r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+device_state\b", re.IGNORECASE)
+    writers = {str(path.relative_to(PROJECT_ROOT)) for package in ALLOWED if package not in {"bench"}
+               for path in (PROJECT_ROOT / package).rglob("*.py") if writes.search(path.read_text())}
+    assert writers == {"core/device_state.py", "ops/seed/history.py"}
