@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.db import migrate
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, platform_settings
 from ops.embedded import EmbeddedPostgres, free_port
 from ops.seed.generator import DEMO_PASSWORD, seed_database
 from ops.seed.history import current_state, rollups
@@ -42,7 +42,7 @@ def prepare(scale: str, days: int, data_dir: Path) -> tuple[EmbeddedPostgres, st
         with psycopg.connect(url, autocommit=True) as conn:
             t = time.perf_counter()
             current_state(conn)
-            rollups(conn, hours=0, days=days)
+            rollups(conn, platform_settings().timezone, hours=0, days=days)
             conn.execute("VACUUM ANALYZE")
             print(f"current state and {days} days of rollups in {time.perf_counter() - t:.1f}s")
     return pg, url

@@ -4,9 +4,11 @@ Nights, weekends and holidays are not faults; everything that judges a device by
 hour asks this module. Holidays and make-up days come from the `calendar_day` table.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
+
+from core.settings import platform_settings
 
 # The usual periods of a Chinese primary/junior school day (40-minute lessons).
 LESSON_PERIODS: tuple[tuple[time, time], ...] = (
@@ -28,7 +30,7 @@ class SchoolCalendar:
     """Which dates are school days, from weekdays plus the calendar_day exceptions."""
 
     exceptions: dict[date, bool]
-    tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(platform_settings().timezone))
 
     def is_school_day(self, day: date) -> bool:
         """True on a weekday that is not a holiday, or on a make-up weekend day."""
@@ -56,7 +58,7 @@ class SchoolCalendar:
         return None
 
 
-def load_calendar(conn, tz: str = "Asia/Shanghai") -> SchoolCalendar:
-    """The school calendar as stored in the database."""
+def load_calendar(conn, tz: str | None = None) -> SchoolCalendar:
+    """The school calendar as stored in the database, in `tz` (by default COCKPIT_TIMEZONE)."""
     rows = conn.execute("SELECT day, is_school_day FROM calendar_day").fetchall()
-    return SchoolCalendar({r["day"]: r["is_school_day"] for r in rows}, ZoneInfo(tz))
+    return SchoolCalendar({r["day"]: r["is_school_day"] for r in rows}, ZoneInfo(tz or platform_settings().timezone))

@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from core.db import open_pool
 from core.process import wait_for_shutdown
-from core.settings import PlatformSettings
+from core.settings import PlatformSettings, platform_settings
 from rollups import school_now
 from rollups.matching import match_sessions
 
@@ -214,9 +214,11 @@ def continuous(conn: psycopg.Connection) -> bool:
     return bool(row and (row["continuous"] if isinstance(row, dict) else row[0]))
 
 
-def refresh(conn: psycopg.Connection, tz: str = "Asia/Shanghai", margin: str = MARGIN, *,
+def refresh(conn: psycopg.Connection, tz: str | None = None, margin: str = MARGIN, *,
             now: datetime | None = None) -> dict:
-    """Roll up everything received up to `now` (the database's clock) since the last refresh."""
+    """Roll up everything received up to `now` (the database's clock) since the last refresh; days
+    in the schools' time zone `tz` (by default COCKPIT_TIMEZONE)."""
+    tz = tz or platform_settings().timezone
     if continuous(conn):
         return _refresh_continuous(conn, {"tz": tz, "margin": margin, "now": now, "keep": COMPRESS_AFTER})
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -306,7 +308,7 @@ def rebuild_schools(conn: psycopg.Connection, since: datetime) -> None:
 
 
 def run_forever(pool: ConnectionPool, stop: threading.Event, *, interval_s: float = 60.0,
-                now_interval_s: float = 5.0, tz: str = "Asia/Shanghai",
+                now_interval_s: float = 5.0, tz: str | None = None,
                 jobs: Sequence[Callable[[psycopg.Connection], object]] = ()) -> None:
     """Refresh the per-school current state every `now_interval_s`; the rollups, then `jobs`, every `interval_s`."""
     next_rollup = 0.0

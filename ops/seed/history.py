@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
+from core.settings import platform_settings
 from rollups.matching import match_sessions
-
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 # Current state: most devices online, a few counties visibly worse, boards in use in school hours.
 _STATE = """
@@ -49,7 +48,7 @@ SELECT h AS bucket, d.id AS device_id, d.kind, 60 AS readings, m.online AS onlin
 FROM device d
 CROSS JOIN generate_series(date_trunc('hour', now()) - make_interval(hours => %(hours)s), date_trunc('hour', now()),
                            '1 hour') h
-CROSS JOIN LATERAL (SELECT extract(hour FROM h AT TIME ZONE 'Asia/Shanghai') BETWEEN 7 AND 17 AS school) sh
+CROSS JOIN LATERAL (SELECT extract(hour FROM h AT TIME ZONE %(tz)s) BETWEEN 7 AND 17 AS school) sh
 CROSS JOIN LATERAL (SELECT sh.school::int AS day,
     CASE WHEN d.kind <> 'board' THEN 54 + (random() * 6)::int
          WHEN sh.school THEN 45 + (random() * 15)::int ELSE (random() * 8)::int END AS online) m
@@ -57,7 +56,7 @@ CROSS JOIN LATERAL (SELECT sh.school::int AS day,
 
 _DAILY = """
 CREATE TEMP TABLE demo_daily AS
-SELECT (date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') - make_interval(days => g)) AT TIME ZONE 'Asia/Shanghai'
+SELECT (date_trunc('day', now() AT TIME ZONE %(tz)s) - make_interval(days => g)) AT TIME ZONE %(tz)s
            AS bucket,
        d.id AS device_id, d.kind, 1440 AS readings, (1250 + random() * 180)::int AS online_minutes,
        CASE WHEN d.kind = 'board' THEN (400 + random() * 200)::int END AS powered_on_minutes,
@@ -86,10 +85,11 @@ def current_state(conn: psycopg.Connection) -> None:
     conn.execute(_STATE, {})  # with parameters, so its %% reaches the server as %
 
 
-def rollups(conn: psycopg.Connection, *, hours: int = 48, days: int = 30) -> None:
-    """Hourly rollups for the last `hours` and daily ones for the last `days`, device and school."""
-    conn.execute(_HOURLY, {"hours": hours})
-    conn.execute(_DAILY, {"days": days})
+def rollups(conn: psycopg.Connection, tz: str, *, hours: int = 48, days: int = 30) -> None:
+    """Hourly rollups for the last `hours` and daily ones for the last `days`, device and school;
+    school hours and days in the schools' time zone `tz`."""
+    conn.execute(_HOURLY, {"hours": hours, "tz": tz})
+    conn.execute(_DAILY, {"days": days, "tz": tz})
     for grain in ("hourly", "daily"):
         device, school, demo = (sql.Identifier(f"{kind}_{grain}") for kind in ("device", "school", "demo"))
         if conn.execute("SELECT relkind = 'r' FROM pg_class WHERE oid = to_regclass(%s)",
@@ -120,13 +120,13 @@ WHERE d.school_code = %(school)s AND d.kind = 'board'
 # Four weeks of remote lessons as the classrooms reported them: most held, some cut short or missed.
 _SLOTS = """
 CREATE TEMP TABLE demo_slot AS
-SELECT l.id, l.main_device_id, (d.day + l.starts_at) AT TIME ZONE 'Asia/Shanghai' AS s0,
-       (d.day + l.ends_at) AT TIME ZONE 'Asia/Shanghai' AS s1, random() AS luck
+SELECT l.id, l.main_device_id, (d.day + l.starts_at) AT TIME ZONE %(tz)s AS s0,
+       (d.day + l.ends_at) AT TIME ZONE %(tz)s AS s1, random() AS luck
 FROM remote_lesson l
-JOIN generate_series((now() AT TIME ZONE 'Asia/Shanghai')::date - 27, (now() AT TIME ZONE 'Asia/Shanghai')::date,
+JOIN generate_series((now() AT TIME ZONE %(tz)s)::date - 27, (now() AT TIME ZONE %(tz)s)::date,
                      interval '1 day') AS g ON extract(isodow FROM g) = l.weekday
 CROSS JOIN LATERAL (SELECT g::date AS day) d
-WHERE d.day BETWEEN l.valid_from AND l.valid_until AND (d.day + l.starts_at) AT TIME ZONE 'Asia/Shanghai' < now()
+WHERE d.day BETWEEN l.valid_from AND l.valid_until AND (d.day + l.starts_at) AT TIME ZONE %(tz)s < now()
 """
 
 _LESSON_EVENTS = """
@@ -147,16 +147,18 @@ def demo_school(url: str) -> str:
         return conn.execute("SELECT scope_code FROM app_user WHERE username = 'school'").fetchone()[0]
 
 
-def add_history(url: str) -> None:
-    """Give a freshly seeded province current state, rollups, a day of readings and lesson reports."""
+def add_history(url: str, tz: str | None = None) -> None:
+    """Give a freshly seeded province current state, rollups, a day of readings and lesson reports
+    (days in `tz`, by default the platform's COCKPIT_TIMEZONE)."""
+    tz = tz or platform_settings().timezone
     school = demo_school(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT setseed(0.2026)")
         current_state(conn)
-        rollups(conn)
+        rollups(conn, tz)
         conn.execute(_BOARD_READINGS, {"school": school})
         conn.execute(_EVENTS, {"school": school})
-        conn.execute(_SLOTS)
+        conn.execute(_SLOTS, {"tz": tz})
         conn.execute(_LESSON_EVENTS)
-        today = datetime.now(LOCAL).date()
+        today = datetime.now(ZoneInfo(tz)).date()
         match_sessions(conn, today - timedelta(days=27), today, datetime.now(UTC))

@@ -3,6 +3,7 @@
 import time
 from datetime import datetime, timedelta
 from datetime import time as clock_time
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -10,7 +11,7 @@ from psycopg.rows import dict_row
 from selenium.webdriver.common.by import By
 
 from core.calendar import load_calendar
-from ops.seed.history import LOCAL
+from core.settings import platform_settings
 from patrol.engine import run_cycle
 from tests.dashboard.test_cockpit import _downloaded
 from tests.fixtures.browser import REFRESH_MS
@@ -20,12 +21,17 @@ pytestmark = pytest.mark.browser
 ZENGDU = "421303"
 
 
+def _local() -> ZoneInfo:
+    """The schools' time zone."""
+    return ZoneInfo(platform_settings().timezone)
+
+
 def _last_school_morning(calendar) -> datetime:
     """10:20 on the last school day before today: the third lesson period is running."""
-    day = datetime.now(LOCAL).date() - timedelta(days=1)
+    day = datetime.now(_local()).date() - timedelta(days=1)
     while not calendar.is_school_day(day):
         day -= timedelta(days=1)
-    return datetime.combine(day, clock_time(10, 20), LOCAL)
+    return datetime.combine(day, clock_time(10, 20), _local())
 
 
 @pytest.fixture(scope="module")
