@@ -122,8 +122,11 @@ def _copy_rows(conn: psycopg.Connection, table: str, rows: list[tuple]) -> int:
         with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        # in device time order: the database judges each reading's counter increase against the
+        # device's previous reading (sql/020_counter_increase.sql), in the batch or stored
         cur.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table} ON CONFLICT DO NOTHING"  # noqa: S608
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table} "  # noqa: S608
+            "ORDER BY device_id, time, seq ON CONFLICT DO NOTHING"
         )
         return cur.rowcount
 

@@ -52,11 +52,12 @@ ON CONFLICT (device_id, bucket) DO UPDATE SET {sets}
 
 _BOARD = """
 INSERT INTO device_hourly AS h (bucket, device_id, kind, readings, online_minutes, powered_on_minutes,
-                                screen_on_minutes, use_min, use_max, cpu_temp_max, disk_used_max)
+                                screen_on_minutes, use_min, use_max, active_use_s, cpu_temp_max, disk_used_max)
 SELECT t.bucket, t.device_id, 'board', count(*), count(DISTINCT date_trunc('minute', r.time)),
        count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.power_on),
        count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.screen_on),
-       min(r.active_use_s), max(r.active_use_s), max(r.cpu_temp_c), max(r.disk_used_pct)
+       min(r.active_use_s), max(r.active_use_s), least(coalesce(sum(r.use_increase_s), 0), 3600), max(r.cpu_temp_c),
+       max(r.disk_used_pct)
 FROM touched t JOIN board_telemetry r
   ON r.device_id = t.device_id AND r.time >= t.bucket AND r.time < t.bucket + interval '1 hour'
 GROUP BY 1, 2
@@ -64,11 +65,12 @@ GROUP BY 1, 2
 
 _RECORDER = """
 INSERT INTO device_hourly AS h (bucket, device_id, kind, readings, online_minutes, recording_minutes,
-                                streaming_minutes, frames_min, frames_max, storage_free_min_gb, cameras_offline_max)
+                                streaming_minutes, frames_min, frames_max, dropped_frames_increase,
+                                storage_free_min_gb, cameras_offline_max)
 SELECT t.bucket, t.device_id, 'recorder', count(*), count(DISTINCT date_trunc('minute', r.time)),
        count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.recording),
        count(DISTINCT date_trunc('minute', r.time)) FILTER (WHERE r.streaming),
-       min(r.dropped_frames), max(r.dropped_frames), min(r.storage_free_gb),
+       min(r.dropped_frames), max(r.dropped_frames), coalesce(sum(r.frames_increase), 0), min(r.storage_free_gb),
        max(r.cameras_total - r.cameras_online)
 FROM touched t JOIN recorder_telemetry r
   ON r.device_id = t.device_id AND r.time >= t.bucket AND r.time < t.bucket + interval '1 hour'
@@ -86,50 +88,20 @@ FROM touched t JOIN gateway_telemetry r
 GROUP BY 1, 2
 """
 
+# A counter's increase in an hour is the sum of what its readings added, each judged at ingest
+# against the device's previous reading (sql/020_counter_increase.sql): no bucket edge loses any,
+# no reset or jump adds more than the time that passed, an hour counts at most an hour of use (a
+# reading after a gap may carry the gap's), and a day is the sum of its hours.
 _HOURLY_COLUMNS = ("readings", "online_minutes", "powered_on_minutes", "screen_on_minutes", "use_min", "use_max",
-                   "cpu_temp_max", "disk_used_max", "recording_minutes", "streaming_minutes", "frames_min",
+                   "active_use_s", "dropped_frames_increase", "cpu_temp_max", "disk_used_max", "recording_minutes", "streaming_minutes", "frames_min",
                    "frames_max", "storage_free_min_gb", "cameras_offline_max", "rx_mbps_avg", "rx_mbps_max",
                    "utilisation_max", "latency_avg", "loss_avg", "aps_offline_max")
-
-# Counters are cumulative: a bucket's increase is measured from the previous bucket's
-# last value, so nothing is lost at bucket edges. A counter that went down was reset.
-_RECOUNT = """
-CREATE TEMP TABLE recount ON COMMIT DROP AS
-SELECT device_id, bucket FROM touched
-UNION
-SELECT t.device_id, nxt.bucket FROM touched t
-CROSS JOIN LATERAL (SELECT h.bucket FROM device_hourly h WHERE h.device_id = t.device_id AND h.bucket > t.bucket
-                    ORDER BY h.bucket LIMIT 1) nxt
-"""
-
-_COUNTERS = """
-UPDATE device_hourly h SET
-    active_use_s = CASE WHEN h.use_max IS NULL THEN NULL
-                        WHEN p.use_max IS NULL OR p.use_max > h.use_min THEN h.use_max - h.use_min
-                        ELSE h.use_max - p.use_max END,
-    dropped_frames_increase = CASE WHEN h.frames_max IS NULL THEN NULL
-                        WHEN p.frames_max IS NULL OR p.frames_max > h.frames_min THEN h.frames_max - h.frames_min
-                        ELSE h.frames_max - p.frames_max END
-FROM recount r
-LEFT JOIN LATERAL (SELECT q.use_max, q.frames_max FROM device_hourly q
-                   WHERE q.device_id = r.device_id AND q.bucket < r.bucket ORDER BY q.bucket DESC LIMIT 1) p ON true
-WHERE h.device_id = r.device_id AND h.bucket = r.bucket
-"""
 
 _DAY = "(date_trunc('day', {b} AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s)"
 
 _DAILY = """
 CREATE TEMP TABLE touched_days ON COMMIT DROP AS
-SELECT DISTINCT device_id, {day} AS day FROM recount
-"""
-
-# A day's counter increase starts from the previous day's last value (TimescaleDB mode),
-# so the next day with data is touched too; recomputing it in plain mode is harmless.
-_NEXT_DAYS = """
-INSERT INTO touched_days
-SELECT t.device_id, nxt.bucket FROM touched_days t
-CROSS JOIN LATERAL (SELECT d.bucket FROM device_daily d WHERE d.device_id = t.device_id AND d.bucket > t.day
-                    ORDER BY d.bucket LIMIT 1) nxt
+SELECT DISTINCT device_id, {day} AS day FROM touched
 """
 
 _DAILY_UPSERT = """
@@ -177,7 +149,7 @@ def _sets(columns) -> str:
 
 
 def _daily_sql() -> tuple[str, str]:
-    cols = (*_HOURLY_COLUMNS, "active_use_s", "active_hours", "dropped_frames_increase", "kind")
+    cols = (*_HOURLY_COLUMNS, "active_hours", "kind")
     return _DAILY.format(day=_DAY.format(b="bucket")), _DAILY_UPSERT.format(sets=_sets(cols))
 
 
@@ -201,8 +173,10 @@ SELECT min(bucket) AS hour_from, max(bucket) + interval '1 hour' AS hour_to,
        (date_trunc('day', max(bucket) AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s AS day_to
 FROM (""" + _TOUCHED_BUCKETS + ") t"
 _REFRESH_CAGG = "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)"
-HOURLY_CAGGS = ("board_hourly_cagg", "recorder_hourly_cagg", "gateway_hourly_cagg")
-DAILY_CAGGS = ("board_daily_cagg", "recorder_daily_cagg", "gateway_daily_cagg")
+HOURLY_CAGGS = ("board_hourly_cagg", "recorder_hourly_cagg", "gateway_hourly_cagg", "board_use_hourly_cagg",
+                "recorder_frames_hourly_cagg")
+DAILY_CAGGS = ("board_daily_cagg", "recorder_daily_cagg", "gateway_daily_cagg", "board_use_daily_cagg",
+               "recorder_frames_daily_cagg")
 
 
 def continuous(conn: psycopg.Connection) -> bool:
@@ -230,8 +204,6 @@ def refresh(conn: psycopg.Connection, tz: str | None = None, margin: str = MARGI
         if touched:
             for statement in (_BOARD, _RECORDER, _GATEWAY):
                 cur.execute(statement + _UPSERT.format(sets=_sets(_HOURLY_COLUMNS)), params)
-            cur.execute(_RECOUNT, params)
-            cur.execute(_COUNTERS, params)
             _days_and_schools(cur, params, _daily_sql())
         cur.execute(_SAVE_WATERMARK, params)
     return {"device_hours": touched, "upto": params["upto"]}
@@ -244,13 +216,12 @@ def _window_params(cur, args: dict) -> dict:
 
 
 def _days_and_schools(cur, params: dict, daily: Sequence[str]) -> None:
-    """From the recounted hours: the touched days (and the device days, if given), then the schools."""
+    """From the touched hours: the touched days (and the device days, if given), then the schools."""
     cur.execute(daily[0], params)
-    cur.execute(_NEXT_DAYS, params)
     for statement in daily[1:]:
         cur.execute(statement, params)
     cur.execute(_SCHOOLS.format(target="school_hourly", source="device_hourly", keys="k.bucket",
-                                touched="recount"), params)
+                                touched="touched"), params)
     cur.execute(_SCHOOLS.format(target="school_daily", source="device_daily", keys="k.day",
                                 touched="touched_days"), params)
 
@@ -280,7 +251,6 @@ def _school_rollups(cur, params: dict) -> int:
     cur.execute(_TOUCHED, params)
     touched = cur.execute("SELECT count(*) AS n FROM touched").fetchone()["n"]
     if touched:
-        cur.execute(_RECOUNT, params)
         _days_and_schools(cur, params, _daily_sql()[:1])
     cur.execute(_SAVE_WATERMARK, params)
     return touched
