@@ -6,23 +6,12 @@ import dash
 from dash import Dash, Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, export  # noqa: F401 - export registers the download callback
-from dashboard.i18n import t
+from dashboard.i18n import DEFAULT_LANG, t
+from dashboard.page import page_callback
 from dashboard.scope import carry
 from dashboard.settings import dashboard_settings
 
 PAGES = Path(__file__).parent / "pages"
-SCOPE = "/api/v1/scopes/{level}/{code}"
-
-# Navigation: label, path, and the API route a page needs (shown only when the API serves it).
-NAV = (
-    ("nav.overview", "/", f"{SCOPE}/overview"),
-    ("nav.equity", "/equity", f"{SCOPE}/equity"),
-    ("nav.targets", "/targets", f"{SCOPE}/targets"),
-    ("nav.devices", "/devices", f"{SCOPE}/devices"),
-    ("nav.lessons", "/lessons", f"{SCOPE}/lessons/summary"),
-    ("nav.communities", "/communities", f"{SCOPE}/communities/coverage"),
-    ("nav.patrol", "/patrol", f"{SCOPE}/alerts"),
-)
 
 
 def shell() -> html.Div:
@@ -30,7 +19,7 @@ def shell() -> html.Div:
     return html.Div(className="cockpit", children=[
         dcc.Location(id="url", refresh="callback-nav"),
         dcc.Store(id="session", storage_type="session"),
-        dcc.Store(id="lang", storage_type="local", data="zh"),
+        dcc.Store(id="lang", storage_type="local", data=DEFAULT_LANG),
         dcc.Download(id="app-download"),
         html.Header(className="cockpit-header", children=[
             html.H1(id="app-title", className="cockpit-title"),
@@ -46,10 +35,16 @@ def shell() -> html.Div:
 
 
 def nav_links(pathname: str | None, search: str | None, lang: str, available: frozenset[str]) -> list:
-    """Links to the pages whose API routes exist, each keeping the scope in the URL."""
+    """Links to the pages in the navigation whose API routes exist, each keeping the scope in the URL.
+
+    The pages are Dash's page registry (in `order`); a page is in the navigation when it registers
+    `nav` (its label's key in dashboard.strings) and `api_route` (the API route it needs, as the
+    API's OpenAPI document names it).
+    """
     links = []
-    for key, path, route in NAV:
-        if route not in available:
+    for page in dash.page_registry.values():
+        key, route, path = page.get("nav"), page.get("api_route"), page["path"]
+        if key is None or route not in available:
             continue
         active = (pathname or "/") == path
         links.append(dcc.Link(t(key, lang), href=carry(path, search), id=f"app-nav-{path.strip('/') or 'overview'}",
@@ -62,9 +57,9 @@ def nav_links(pathname: str | None, search: str | None, lang: str, available: fr
     Output("app-user", "children"), Output("app-lang-toggle", "children"), Output("app-logout", "hidden"),
     Input("lang", "data"), Input("session", "data"), Input("url", "pathname"), Input("url", "search"),
 )
-def render_header(lang: str | None, session: dict | None, pathname: str | None, search: str | None):
+@page_callback(needs_session=False)
+def render_header(lang: str, session: dict | None, pathname: str | None, search: str | None):
     """Header words in the chosen language, the pages the API supports, and who is logged in."""
-    lang = lang or "zh"
     nav = nav_links(pathname, search, lang, api_client.routes()) if session else []
     user = session["user"]["display_name"] if session else ""
     return t("title", lang), nav, t("logout", lang), user, t("language", lang), not session
@@ -72,9 +67,10 @@ def render_header(lang: str | None, session: dict | None, pathname: str | None, 
 
 @callback(Output("lang", "data"), Input("app-lang-toggle", "n_clicks"), State("lang", "data"),
           prevent_initial_call=True)
-def toggle_language(_clicks: int, lang: str | None) -> str:
+@page_callback()
+def toggle_language(_clicks: int, lang: str) -> str:
     """Switch between Chinese and English."""
-    return "en" if (lang or "zh") == "zh" else "zh"
+    return "en" if lang == "zh" else "zh"
 
 
 @callback(Output("session", "data", allow_duplicate=True), Output("url", "href", allow_duplicate=True),

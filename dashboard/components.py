@@ -38,12 +38,17 @@ def light(status: str | None, lang: str, label: str | None = None) -> html.Span:
     return html.Span(label or t(f"status.{status}", lang), className=f"light light-{status}")
 
 
-def panel(children, title: str | None = None, tools=None, class_name: str = "") -> html.Section:
-    """A framed panel with an optional title row (title left, tools such as export buttons right)."""
+def panel_head(title=None, tools=None) -> html.Div:
+    """A panel's title row: the title left, tools such as export buttons right."""
     # `is None`, not falsiness: a Dash component without children is falsy but still belongs on the page
-    head = [] if title is None and tools is None else [html.Div(className="panel-head", children=[
+    return html.Div(className="panel-head", children=[
         html.H3("" if title is None else title, className="panel-title"),
-        html.Div([] if tools is None else tools, className="panel-tools")])]
+        html.Div([] if tools is None else tools, className="panel-tools")])
+
+
+def panel(children, title=None, tools=None, class_name: str = "") -> html.Section:
+    """A framed panel with an optional title row (see panel_head)."""
+    head = [] if title is None and tools is None else [panel_head(title, tools)]
     return html.Section(className=f"panel {class_name}".strip(), children=head + [children])
 
 

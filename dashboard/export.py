@@ -9,7 +9,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc
 from openpyxl import Workbook
 
 from dashboard import api_client
-from dashboard.components import error_box
+from dashboard.page import page_callback
 
 
 def _equity_rows(data: dict) -> list[dict]:
@@ -82,14 +82,11 @@ def fetch_export(token: str, table: str, path: str, query: str, fmt: str) -> tup
 @callback(Output("app-download", "data"), Output("app-export-error", "children"),
           Input({"type": "export", "table": ALL, "path": ALL, "query": ALL, "fmt": ALL}, "n_clicks"),
           State("session", "data"), State("lang", "data"), prevent_initial_call=True)
-def export(_clicks: list, session: dict | None, lang: str | None):
+@page_callback("app-export-error-message", lambda box, **_: (dash.no_update, box))
+def export(_clicks: list, session: dict, lang: str):
     """Download the table whose button was clicked, with the user's token; show the API's error if any."""
     button = ctx.triggered_id
-    if not button or not session or not ctx.triggered[0]["value"]:
+    if not button or not ctx.triggered[0]["value"]:
         raise dash.exceptions.PreventUpdate
-    try:
-        content, name = fetch_export(session["token"], button["table"], button["path"], button["query"],
-                                     button["fmt"])
-    except api_client.ApiError as exc:
-        return dash.no_update, error_box(exc, "app-export-error-message", lang or "zh")
+    content, name = fetch_export(session["token"], button["table"], button["path"], button["query"], button["fmt"])
     return dcc.send_bytes(content, name), None

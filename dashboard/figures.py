@@ -1,5 +1,7 @@
 """Figures of the cockpit, built by pure functions from API responses (testable without a browser)."""
 
+from typing import NamedTuple
+
 import plotly.graph_objects as go
 
 from dashboard.i18n import figure_name, fmt_value, local_time, t
@@ -12,11 +14,33 @@ ACCENT = "#38bdf8"
 FONT = '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif'
 
 
-def rate_colour(rate: float | None, good: float = 0.95, fair: float = 0.85) -> str:
-    """Traffic-light colour of a rate against its good and fair bars."""
-    if rate is None:
-        return NONE
-    return GOOD if rate >= good else FAIR if rate >= fair else POOR
+class Bands(NamedTuple):
+    """The bars a rate is judged against: good from `good` up, fair from `fair` up, poor below."""
+
+    good: float
+    fair: float
+
+    def grade(self, rate: float | None) -> str | None:
+        """good, fair or poor (None for no rate)."""
+        if rate is None:
+            return None
+        return "good" if rate >= self.good else "fair" if rate >= self.fair else "poor"
+
+
+# The cockpit's only copies of the rate bands. The online-rate bars are the API's
+# METRICS_ONLINE_RATE_GOOD / METRICS_ONLINE_RATE_FAIR (api.metrics.settings), which the API does
+# not serve yet; the opening-rate bars (开课率) exist nowhere else. When the API serves its bands
+# (with the figure catalogue, GET /api/v1/figures), read them from there instead.
+ONLINE_RATE_BANDS = Bands(good=0.95, fair=0.85)
+OPENING_RATE_BANDS = Bands(good=0.90, fair=0.75)
+
+GRADE_COLOURS = {"good": GOOD, "fair": FAIR, "poor": POOR, None: NONE}
+GRADE_STATUS = {"good": "met", "fair": "behind", "poor": "missed", None: None}  # as a tile's traffic light
+
+
+def rate_colour(rate: float | None, bands: Bands = ONLINE_RATE_BANDS) -> str:
+    """Traffic-light colour of a rate against its bands (the online rate's unless told)."""
+    return GRADE_COLOURS[bands.grade(rate)]
 
 
 def styled(fig: go.Figure, title: str, legend: bool = False) -> go.Figure:

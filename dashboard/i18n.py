@@ -3,18 +3,29 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from core.settings import platform_settings
 from dashboard.strings import STRINGS
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+DEFAULT_LANG = "zh"
 
 
-def t(key: str, lang: str = "zh") -> str:
+def language(lang: str | None) -> str:
+    """The chosen language: Chinese until the browser has stored a choice."""
+    return lang or DEFAULT_LANG
+
+
+def local_tz() -> ZoneInfo:
+    """The schools' time zone: the platform's COCKPIT_TIMEZONE (core.settings), as the API reckons days in."""
+    return ZoneInfo(platform_settings().timezone)
+
+
+def t(key: str, lang: str = DEFAULT_LANG) -> str:
     """The word for a key in the chosen language (the key itself if unknown)."""
     entry = STRINGS.get(key)
-    return entry.get(lang, entry["zh"]) if entry else key
+    return entry.get(lang, entry[DEFAULT_LANG]) if entry else key
 
 
-def fmt_count(n: int | float | None, lang: str = "zh") -> str:
+def fmt_count(n: int | float | None, lang: str = DEFAULT_LANG) -> str:
     """A count the Chinese way (1.2万 from ten thousand up), or with thousands separators in English."""
     if n is None:
         return "—"
@@ -28,7 +39,7 @@ def fmt_rate(r: float | None) -> str:
     return "—" if r is None else f"{r * 100:.1f}%"
 
 
-def fmt_value(value: float | None, unit: str, lang: str = "zh") -> str:
+def fmt_value(value: float | None, unit: str, lang: str = DEFAULT_LANG) -> str:
     """A figure's value in its unit (ratio as %, count the Chinese way, hours, ms, Mbit/s)."""
     if value is None:
         return "—"
@@ -42,7 +53,7 @@ def fmt_value(value: float | None, unit: str, lang: str = "zh") -> str:
     return f"{value:,.2f}{suffix}" if abs(value) < 100 else f"{fmt_count(value, lang)}{suffix}"
 
 
-def fmt_gap(gap: float | None, unit: str, lang: str = "zh") -> str:
+def fmt_gap(gap: float | None, unit: str, lang: str = DEFAULT_LANG) -> str:
     """How far a value is from its target (— when met or unknown)."""
     if gap is None or gap <= 0:
         return "—"
@@ -58,19 +69,19 @@ def parse_time(iso: str | None) -> datetime | None:
 
 
 def local_time(iso: str | None) -> datetime | None:
-    """An API time in Asia/Shanghai local time."""
+    """An API time in the schools' local time (local_tz)."""
     parsed = parse_time(iso)
-    return parsed.astimezone(LOCAL_TZ) if parsed else None
+    return parsed.astimezone(local_tz()) if parsed else None
 
 
 def fmt_time(iso: str | None, seconds: bool = False) -> str:
-    """An API time shown in local time (Asia/Shanghai), e.g. 2026-11-25 09:20."""
+    """An API time shown in the schools' local time (local_tz), e.g. 2026-11-25 09:20."""
     local = local_time(iso)
     if local is None:
         return "—"
     return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def figure_name(info: dict, lang: str = "zh") -> str:
+def figure_name(info: dict, lang: str = DEFAULT_LANG) -> str:
     """A catalogue figure's name in the chosen language."""
-    return info.get(lang) or info.get("zh") or info["key"]
+    return info.get(lang) or info.get(DEFAULT_LANG) or info["key"]

@@ -2,7 +2,7 @@
 
 import plotly.graph_objects as go
 
-from dashboard.figures import ACCENT, FAIR, GOOD, POOR, empty_figure, rate_colour, styled
+from dashboard.figures import ACCENT, FAIR, GOOD, POOR, Bands, empty_figure, rate_colour, styled
 from dashboard.i18n import t
 
 KIND_COLOURS = {"dedicated": ACCENT, "master": "#a78bfa", "elite": FAIR}
@@ -54,9 +54,9 @@ def coverage_figure(children: list[dict], targets: list[dict], title: str, lang:
     rows.sort(key=lambda c: c["figures"]["coverage_rate"])
     bar = max((g["target"] for g in targets), default=0.8)
     rates = [c["figures"]["coverage_rate"] for c in rows]
+    bands = Bands(good=bar, fair=bar - 0.1)  # judged against the highest target: within ten points is fair
     fig = go.Figure(go.Bar(
-        x=[c["name"] for c in rows], y=[r * 100 for r in rates], marker_color=[rate_colour(r, bar, bar - 0.1)
-                                                                                for r in rates],
+        x=[c["name"] for c in rows], y=[r * 100 for r in rates], marker_color=[rate_colour(r, bands) for r in rates],
         customdata=[[c["level"], c["code"]] for c in rows], text=[f"{r * 100:.0f}%" for r in rates],
         textposition="outside", hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
     for goal in targets:

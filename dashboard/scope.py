@@ -5,6 +5,7 @@ from urllib.parse import parse_qs, urlencode
 from dash import dcc, html
 
 LEVELS = ("province", "city", "county", "school", "community")
+SCOPE_ROUTE = "/api/v1/scopes/{level}/{code}"  # the API's route of a scope, as its OpenAPI document names it
 
 
 def query_values(search: str | None) -> dict[str, str]:
@@ -18,6 +19,11 @@ def requested_scope(search: str | None, session: dict) -> tuple[str, str]:
     if query.get("level") in LEVELS and query.get("code"):
         return query["level"], query["code"]
     return session["user"]["scope_level"], session["user"]["scope_code"]
+
+
+def api_path(level: str, code: str) -> str:
+    """The API's path of a scope; the scope's figures, lists and exports hang below it."""
+    return SCOPE_ROUTE.format(level=level, code=code)
 
 
 def scope_search(level: str, code: str, **extra: str) -> str:

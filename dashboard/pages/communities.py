@@ -4,13 +4,15 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, lesson_figures
-from dashboard.components import error_box, export_buttons, graph, light, panel, table, tile
+from dashboard.components import export_buttons, graph, light, panel, panel_head, table, tile
 from dashboard.figures import rate_colour
 from dashboard.i18n import fmt_count, fmt_rate, t
-from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.page import page_callback
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
 
-dash.register_page(__name__, path="/communities", title="教联体 · 教育信息化数字驾驶舱", order=5)
+dash.register_page(__name__, path="/communities", title="教联体 · 教育信息化数字驾驶舱", order=5,
+                   nav="nav.communities", api_route=f"{SCOPE_ROUTE}/communities/coverage")
 
 
 def layout(**_query) -> html.Div:
@@ -69,22 +71,14 @@ def community_table(rows: list[dict], lang: str) -> html.Table:
     Input("communities-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
     State("session", "data"),
 )
+@page_callback("communities-error-message", lambda box, **_: ([], [], {}, {}, [], box, True))
 def refresh(_n, search, lang, session):
     """Fetch the scope's coverage and its communities."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
-    level, code = requested_scope(search, session)
-    base, token = f"/api/v1/scopes/{level}/{code}", session["token"]
-    try:
-        coverage = api_client.get(token, f"{base}/communities/coverage")
-        communities = api_client.get(token, f"{base}/communities")
-    except api_client.ApiError as exc:
-        return [], [], {}, {}, [], error_box(exc, "communities-error-message", lang), True
+    base, token = api_path(*requested_scope(search, session)), session["token"]
+    coverage = api_client.get(token, f"{base}/communities/coverage")
+    communities = api_client.get(token, f"{base}/communities")
     f = coverage["figures"]
-    head = html.Div(className="panel-head", children=[
-        html.H3(t("communities.list", lang), className="panel-title"),
-        html.Div(export_buttons("communities", f"{base}/communities", lang), className="panel-tools")])
+    head = panel_head(t("communities.list", lang), export_buttons("communities", f"{base}/communities", lang))
     return (
         breadcrumb(coverage["scope"], session["user"], "/communities", "communities"), coverage_tiles(f, lang),
         lesson_figures.coverage_figure(coverage["children"], f["targets"], t("communities.by_child", lang), lang),

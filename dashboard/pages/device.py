@@ -5,8 +5,9 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, device_figures
 from dashboard.commands import command_body, command_options
-from dashboard.components import error_box, export_buttons, graph, panel, table
-from dashboard.i18n import fmt_time, t
+from dashboard.components import export_buttons, graph, panel, panel_head, table
+from dashboard.i18n import DEFAULT_LANG, fmt_time, t
+from dashboard.page import page_callback
 from dashboard.scope import carry, query_values
 from dashboard.settings import dashboard_settings
 
@@ -30,7 +31,7 @@ def layout(**_query) -> html.Div:
                 panel(html.Div(id="device-commands", className="scroll table-360")),
                 panel(html.Div(className="command-form", children=[
                     html.H3(id="device-command-title", className="panel-title"),
-                    dcc.Dropdown(id="device-command-name", options=command_options("zh"), value="reboot", clearable=False,
+                    dcc.Dropdown(id="device-command-name", options=command_options(DEFAULT_LANG), value="reboot", clearable=False,
                                  searchable=False),
                     html.Div(id="device-command-notice", children=[
                         dcc.Input(id="device-command-text", type="text", maxLength=200)]),
@@ -82,10 +83,9 @@ def commands_table(commands: list[dict], lang: str) -> html.Table:
                   t("command.result", lang)], rows, lang, "device-commands-table")
 
 
-def _head(title: str, table_name: str, path: str, lang: str, **params) -> html.Div:
-    return html.Div(className="panel-head", children=[
-        html.H3(title, className="panel-title"),
-        html.Div(export_buttons(table_name, path, lang, **params), className="panel-tools")])
+def back_link(search: str | None, lang: str) -> dcc.Link:
+    """Back to the device list, keeping the scope."""
+    return dcc.Link(t("devices.title", lang), href=carry("/devices", search))
 
 
 @callback(
@@ -95,29 +95,27 @@ def _head(title: str, table_name: str, path: str, lang: str, **params) -> html.D
     Input("device-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
     Input("device-command-result", "children"), State("session", "data"),
 )
+@page_callback("device-error-message",
+               lambda box, search, lang, **_: ([back_link(search, lang)], [], {}, [], [], box, True, ""))
 def refresh(_n, search, lang, _sent, session):
     """Fetch the device, its readings, events and commands."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
     device_id = query_values(search).get("id")
-    back = dcc.Link(t("devices.title", lang), href=carry("/devices", search))
+    back = back_link(search, lang)
     if not device_id:
         return [back], [], {}, [], [], html.Div(t("device.missing", lang), className="empty"), True, ""
     path, token = f"/api/v1/devices/{device_id}", session["token"]
-    try:
-        device = api_client.get(token, path)
-        history = api_client.get(token, f"{path}/history", hours=24)
-        events = api_client.get(token, f"{path}/events", limit=50)
-        commands = api_client.get(token, f"{path}/commands")
-    except api_client.ApiError as exc:
-        return [back], [], {}, [], [], error_box(exc, "device-error-message", lang), True, ""
+    device = api_client.get(token, path)
+    history = api_client.get(token, f"{path}/history", hours=24)
+    events = api_client.get(token, f"{path}/events", limit=50)
+    commands = api_client.get(token, f"{path}/commands")
     title = [back, html.Span("›", className="sep"), html.Span(device_id, className="current", id="device-id")]
     return (
         title, [html.H3(t("device.state", lang), className="panel-title"), state_list(device, lang)],
         device_figures.history_figure(history, device["kind"], t("device.history", lang), lang),
-        [_head(t("device.events", lang), "events", f"{path}/events", lang, limit=500), events_table(events, lang)],
-        [_head(t("device.commands", lang), "commands", f"{path}/commands", lang), commands_table(commands, lang)],
+        [panel_head(t("device.events", lang), export_buttons("events", f"{path}/events", lang, limit=500)),
+         events_table(events, lang)],
+        [panel_head(t("device.commands", lang), export_buttons("commands", f"{path}/commands", lang)),
+         commands_table(commands, lang)],
         None, False, f"{t('as_of', lang)} {fmt_time(device['last_seen'], seconds=True)}",
     )
 
@@ -127,9 +125,9 @@ def refresh(_n, search, lang, _sent, session):
     Output("device-command-name", "value"), Output("device-command-text", "placeholder"),
     Output("device-command-on-label", "children"), Output("device-command-off-label", "children"),
     Output("device-command-send", "children"), Input("lang", "data"), State("device-command-name", "value"))
-def form_words(lang: str | None, current: str | None):
+@page_callback()
+def form_words(lang: str, current: str | None):
     """The command form in the chosen language."""
-    lang = lang or "zh"
     return (t("command.send", lang), command_options(lang),
             current or "reboot", t("command.text", lang), t("command.on", lang), t("command.off", lang),
             t("command.send", lang))
@@ -148,16 +146,13 @@ def form_fields(name: str | None):
     State("device-command-on", "value"), State("device-command-off", "value"),
     State("url", "search"), State("session", "data"), State("lang", "data"), prevent_initial_call=True,
 )
+@page_callback("device-command-error", lambda box, **_: box)
 def send(_clicks, name, text, on, off, search, session, lang):
     """Send the command through the API and show its answer or its error."""
-    lang = lang or "zh"
     device_id = query_values(search).get("id")
-    if not session or not device_id:
+    if not device_id:
         raise dash.exceptions.PreventUpdate
-    try:
-        answer = api_client.post(session["token"], f"/api/v1/devices/{device_id}/commands",
-                                 command_body(name or "reboot", text, on, off))
-    except api_client.ApiError as exc:
-        return error_box(exc, "device-command-error", lang)
+    answer = api_client.post(session["token"], f"/api/v1/devices/{device_id}/commands",
+                             command_body(name or "reboot", text, on, off))
     message = t("command.sent", lang).format(id=answer["id"][:8], status=t(f"command.status.{answer['status']}", lang))
     return html.Div(message, className="notice-ok", id="device-command-ok")

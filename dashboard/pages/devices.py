@@ -6,12 +6,14 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client
-from dashboard.components import error_box, export_buttons, panel, table
-from dashboard.i18n import fmt_count, fmt_time, t
-from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.components import export_buttons, panel, table
+from dashboard.i18n import DEFAULT_LANG, fmt_count, fmt_time, t
+from dashboard.page import page_callback
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
 
-dash.register_page(__name__, path="/devices", title="设备清单 · 教育信息化数字驾驶舱", order=3)
+dash.register_page(__name__, path="/devices", title="设备清单 · 教育信息化数字驾驶舱", order=3,
+                   nav="nav.devices", api_route=f"{SCOPE_ROUTE}/devices")
 
 PAGE_SIZE = 18
 
@@ -23,9 +25,9 @@ def layout(**_query) -> html.Div:
         dcc.Store(id="devices-page", data=1),
         html.Div(className="page-head", children=[html.Div(id="devices-breadcrumb", className="breadcrumb")]),
         html.Div(className="toolbar", children=[
-            dcc.Dropdown(id="devices-kind", options=kind_options("zh"), value="", clearable=False, searchable=False,
+            dcc.Dropdown(id="devices-kind", options=kind_options(DEFAULT_LANG), value="", clearable=False, searchable=False,
                          style={"width": "200px"}),
-            dcc.Dropdown(id="devices-online", options=state_options("zh"), value="", clearable=False,
+            dcc.Dropdown(id="devices-online", options=state_options(DEFAULT_LANG), value="", clearable=False,
                          searchable=False, style={"width": "200px"}),
             dcc.Input(id="devices-search", type="search", debounce=True, className="search"),
             html.Div(id="devices-export", className="panel-tools push-right"),
@@ -56,9 +58,9 @@ def state_options(lang: str) -> list[dict]:
 @callback(Output("devices-kind", "options"), Output("devices-online", "options"),
           Output("devices-search", "placeholder"), Output("devices-prev", "children"),
           Output("devices-next", "children"), Input("lang", "data"))
-def words(lang: str | None):
+@page_callback()
+def words(lang: str):
     """Filter choices and paging words in the chosen language."""
-    lang = lang or "zh"
     return kind_options(lang), state_options(lang), t("devices.search", lang), t("prev", lang), t("next", lang)
 
 
@@ -92,20 +94,15 @@ def device_rows(items: list[dict], level: str, code: str, lang: str) -> list[lis
     Input("devices-page", "data"), Input("devices-kind", "value"), Input("devices-online", "value"),
     Input("devices-search", "value"), State("session", "data"),
 )
+@page_callback("devices-error-message", lambda box, **_: ([], [], "", [], box, True, True))
 def refresh(_n, search, lang, page, kind, online, text, session):
     """Fetch one page of the scope's devices with the filters."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
     level, code = requested_scope(search, session)
-    path = f"/api/v1/scopes/{level}/{code}/devices"
+    path = f"{api_path(level, code)}/devices"
     filters = {"kind": kind or None, "online": online or None, "search": text or None}
-    try:
-        scope = api_client.get(session["token"], f"/api/v1/scopes/{level}/{code}")
-        result = api_client.get(session["token"], path, page=page or 1, page_size=PAGE_SIZE,
-                                **{k: v for k, v in filters.items() if v})
-    except api_client.ApiError as exc:
-        return [], [], "", [], error_box(exc, "devices-error-message", lang), True, True
+    scope = api_client.get(session["token"], api_path(level, code))
+    result = api_client.get(session["token"], path, page=page or 1, page_size=PAGE_SIZE,
+                            **{k: v for k, v in filters.items() if v})
     pages = max(1, math.ceil(result["total"] / PAGE_SIZE))
     headers = [t("device", lang), t("device.kind", lang), t("device.school", lang), t("device.county", lang),
                t("device.room", lang), t("device.vendor", lang), t("status", lang), t("device.last_seen", lang)]

@@ -4,12 +4,14 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, equity_figures
-from dashboard.components import error_box, export_buttons, graph, light, panel, table
+from dashboard.components import export_buttons, graph, light, panel, panel_head, table
 from dashboard.i18n import fmt_count, t
-from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.page import page_callback
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
 
-dash.register_page(__name__, path="/equity", title="均衡发展 · 教育信息化数字驾驶舱", order=1)
+dash.register_page(__name__, path="/equity", title="均衡发展 · 教育信息化数字驾驶舱", order=1,
+                   nav="nav.equity", api_route=f"{SCOPE_ROUTE}/equity")
 
 TABLE_ROWS = 30
 INDICATORS = ("boards_per_100_students", "online_rate", "use_hours_per_class_day", "mbps_per_student",
@@ -63,20 +65,12 @@ def county_table(data: dict, lang: str) -> list:
     Output("equity-content", "hidden"),
     Input("equity-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), State("session", "data"),
 )
-def refresh(_n: int | None, search: str | None, lang: str | None, session: dict | None):
+@page_callback("equity-error-message", lambda box, **_: ([], {}, {}, {}, [], box, True))
+def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     """Fetch the scope's equity coefficients and render them."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
-    level, code = requested_scope(search, session)
-    path = f"/api/v1/scopes/{level}/{code}/equity"
-    try:
-        data = api_client.get(session["token"], path)
-    except api_client.ApiError as exc:
-        return [], {}, {}, {}, [], error_box(exc, "equity-error-message", lang), True
-    head = html.Div(className="panel-head", children=[
-        html.H3(t("equity.table", lang), className="panel-title"),
-        html.Div(export_buttons("equity", path, lang), className="panel-tools")])
+    path = f"{api_path(*requested_scope(search, session))}/equity"
+    data = api_client.get(session["token"], path)
+    head = panel_head(t("equity.table", lang), export_buttons("equity", path, lang))
     return (
         breadcrumb(data["scope"], session["user"], "/equity", "equity"),
         equity_figures.composite_figure(data["counties"], t("equity.composite", lang), lang),

@@ -4,13 +4,15 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, lesson_figures
-from dashboard.components import error_box, export_buttons, graph, light, panel, table, tile
-from dashboard.figures import rate_colour
+from dashboard.components import export_buttons, graph, light, panel, panel_head, table, tile
+from dashboard.figures import GRADE_STATUS, OPENING_RATE_BANDS, rate_colour
 from dashboard.i18n import fmt_count, fmt_rate, fmt_time, local_time, t
-from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.page import page_callback
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
 
-dash.register_page(__name__, path="/lessons", title="三个课堂 · 教育信息化数字驾驶舱", order=4)
+dash.register_page(__name__, path="/lessons", title="三个课堂 · 教育信息化数字驾驶舱", order=4,
+                   nav="nav.lessons", api_route=f"{SCOPE_ROUTE}/lessons/summary")
 
 STATUS_LIGHT = {"held": "met", "scheduled": "no_data", "partial": "behind", "interrupted": "behind", "missed": "missed"}
 
@@ -43,7 +45,7 @@ def lesson_tiles(figs: dict, lang: str) -> list:
     rate = figs["opening_rate"]
     return [
         tile(t("lessons.opening_rate", lang), fmt_rate(rate), "lessons-opening-rate",
-             None if rate is None else "met" if rate >= 0.9 else "behind" if rate >= 0.75 else "missed"),
+             GRADE_STATUS[OPENING_RATE_BANDS.grade(rate)]),
         tile(t("lessons.held_past", lang), f"{fmt_count(figs['sessions_held'], lang)} / "
              f"{fmt_count(figs['sessions_past'], lang)}", "lessons-held"),
         tile(t("lessons.hours", lang), f"{figs['hours_delivered']:,.1f}{t('unit.hours', lang)}", "lessons-hours"),
@@ -61,7 +63,7 @@ def children_table(children: list[dict], lang: str) -> html.Table:
     for c in children:
         f = _all(c["figures"])
         rows.append([dcc.Link(c["name"], href=href("/lessons", c["level"], c["code"])),
-                     html.Span(fmt_rate(f["opening_rate"]), style={"color": rate_colour(f["opening_rate"], 0.9, 0.75)}),
+                     html.Span(fmt_rate(f["opening_rate"]), style={"color": rate_colour(f["opening_rate"], OPENING_RATE_BANDS)}),
                      f"{f['sessions_held']} / {f['sessions_past']}", fmt_rate(f["teaching_point_reach"])])
     return table([t("name", lang), t("lessons.opening_rate", lang), t("lessons.held_past", lang),
                   t("lessons.reach", lang)], rows, lang, "lessons-children-table")
@@ -89,11 +91,6 @@ def sessions_table(page: dict, lang: str) -> html.Table:
                  "lessons-sessions-table")
 
 
-def _head(title: str, tools: list | None = None) -> html.Div:
-    return html.Div(className="panel-head", children=[html.H3(title, className="panel-title"),
-                                                      html.Div(tools or [], className="panel-tools")])
-
-
 @callback(
     Output("lessons-breadcrumb", "children"), Output("lessons-tiles", "children"),
     Output("lessons-weekly", "figure"), Output("lessons-kinds", "figure"), Output("lessons-children", "children"),
@@ -101,29 +98,23 @@ def _head(title: str, tools: list | None = None) -> html.Div:
     Output("lessons-error", "children"), Output("lessons-content", "hidden"),
     Input("lessons-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), State("session", "data"),
 )
+@page_callback("lessons-error-message", lambda box, **_: ([], [], {}, {}, [], [], [], "", box, True))
 def refresh(_n, search, lang, session):
     """Fetch this week's summary, the weekly trend, live lessons and recent sessions."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
-    level, code = requested_scope(search, session)
-    base, token = f"/api/v1/scopes/{level}/{code}/lessons", session["token"]
-    try:
-        summary = api_client.get(token, f"{base}/summary")
-        weekly = api_client.get(token, f"{base}/weekly", weeks=12)
-        live = api_client.get(token, f"{base}/live")
-        sessions = api_client.get(token, f"{base}/sessions", page_size=30)
-    except api_client.ApiError as exc:
-        return [], [], {}, {}, [], [], [], "", error_box(exc, "lessons-error-message", lang), True
+    base, token = f"{api_path(*requested_scope(search, session))}/lessons", session["token"]
+    summary = api_client.get(token, f"{base}/summary")
+    weekly = api_client.get(token, f"{base}/weekly", weeks=12)
+    live = api_client.get(token, f"{base}/live")
+    sessions = api_client.get(token, f"{base}/sessions", page_size=30)
     figs = _all(summary["figures"])
     return (
         breadcrumb(summary["scope"], session["user"], "/lessons", "lessons"), lesson_tiles(figs, lang),
         lesson_figures.weekly_figure(weekly, t("lessons.weekly", lang), lang),
         lesson_figures.kinds_figure(summary["figures"], t("lessons.by_kind", lang), lang),
-        [_head(t("lessons.children", lang), export_buttons("lesson_children", f"{base}/summary", lang)),
+        [panel_head(t("lessons.children", lang), export_buttons("lesson_children", f"{base}/summary", lang)),
          children_table(summary["children"], lang)],
-        [_head(t("lessons.live", lang), export_buttons("live", f"{base}/live", lang)), live_table(live, lang)],
-        [_head(t("lessons.sessions", lang), export_buttons("sessions", f"{base}/sessions", lang)),
+        [panel_head(t("lessons.live", lang), export_buttons("live", f"{base}/live", lang)), live_table(live, lang)],
+        [panel_head(t("lessons.sessions", lang), export_buttons("sessions", f"{base}/sessions", lang)),
          sessions_table(sessions, lang)],
         f"{t('lessons.week', lang)} {summary['week']} · {t('as_of', lang)} {fmt_time(summary['as_of'], seconds=True)}",
         None, False,

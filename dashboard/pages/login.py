@@ -6,6 +6,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client
 from dashboard.i18n import t
+from dashboard.page import page_callback
 
 dash.register_page(__name__, path="/login", title="登录 · 教育信息化数字驾驶舱")
 
@@ -26,9 +27,9 @@ def layout(**_query) -> html.Div:
 @callback(Output("login-heading", "children"), Output("login-username-label", "children"),
           Output("login-password-label", "children"), Output("login-submit", "children"),
           Input("lang", "data"))
-def words(lang: str | None):
+@page_callback()
+def words(lang: str):
     """Form words in the chosen language."""
-    lang = lang or "zh"
     return t("title", lang), t("username", lang), t("password", lang), t("login", lang)
 
 
@@ -36,18 +37,19 @@ def words(lang: str | None):
           Input("login-submit", "n_clicks"), Input("login-password", "n_submit"),
           State("login-username", "value"), State("login-password", "value"), State("lang", "data"),
           prevent_initial_call=True)
-def submit(clicks: int, submits: int, username: str | None, password: str | None, lang: str | None):
+@page_callback()
+def submit(clicks: int, submits: int, username: str | None, password: str | None, lang: str):
     """Log in through the API and land on the user's own scope."""
     if not clicks and not submits:  # the form was just drawn (a page's layout arrives after the first call)
         raise dash.exceptions.PreventUpdate
     if not username or not password:  # nothing to ask the API yet
-        return dash.no_update, dash.no_update, t("login.missing", lang or "zh")
+        return dash.no_update, dash.no_update, t("login.missing", lang)
     try:
         token = api_client.login(username or "", password or "", browser_address())
         user = api_client.get(token, "/api/v1/auth/me")
-    except api_client.ApiError as exc:
+    except api_client.ApiError as exc:  # a refused login is said in the form's own words, not as an API error
         key = FAILURES.get(exc.status)
-        return dash.no_update, dash.no_update, t(key, lang or "zh") if key else str(exc)
+        return dash.no_update, dash.no_update, t(key, lang) if key else str(exc)
     return {"token": token, "user": user}, "/", ""
 
 

@@ -4,12 +4,23 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, figures
-from dashboard.components import empty, error_box, export_buttons, graph, light, panel, table, tile
-from dashboard.i18n import figure_name, fmt_count, fmt_gap, fmt_rate, fmt_time, fmt_value, t
-from dashboard.scope import breadcrumb, href, requested_scope, scope_search
+from dashboard.components import empty, export_buttons, graph, light, panel, panel_head, table, tile
+from dashboard.i18n import (
+    DEFAULT_LANG,
+    figure_name,
+    fmt_count,
+    fmt_gap,
+    fmt_rate,
+    fmt_time,
+    fmt_value,
+    t,
+)
+from dashboard.page import page_callback
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope, scope_search
 from dashboard.settings import dashboard_settings
 
-dash.register_page(__name__, path="/", title="运行监测 · 教育信息化数字驾驶舱", order=0)
+dash.register_page(__name__, path="/", title="运行监测 · 教育信息化数字驾驶舱", order=0,
+                   nav="nav.overview", api_route=f"{SCOPE_ROUTE}/overview")
 
 HEADLINE = ("devices", "online_rate", "boards_in_use_now", "recorders_live_now")
 RANK_LIMIT = 10
@@ -37,7 +48,7 @@ def layout(**_query) -> html.Div:
                 html.Div(className="inline-control", children=[
                     html.Label(id="overview-figure-label", htmlFor="overview-figure"),
                     dcc.Dropdown(id="overview-figure", value="online_rate",
-                                 options=[{"label": t("online_rate", "zh"), "value": "online_rate"}], clearable=False, searchable=False),
+                                 options=[{"label": t("online_rate", DEFAULT_LANG), "value": "online_rate"}], clearable=False, searchable=False),
                 ]),
                 graph("overview-treemap", 362),
             ])),
@@ -104,29 +115,24 @@ def alert_feed(alerts: list[dict], level: str, code: str, lang: str) -> html.Div
     Input("overview-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
     State("session", "data"),
 )
-def refresh(_n: int | None, search: str | None, lang: str | None, session: dict | None):
+@page_callback("overview-error-message", lambda box, **_: ([], [], {}, {}, [], [], "", "", box, True))
+def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     """Fetch the scope's overview, headline figures and trend, and render them."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
     level, code = requested_scope(search, session)
-    base, token = f"/api/v1/scopes/{level}/{code}", session["token"]
-    try:
-        data = api_client.get(token, f"{base}/overview")
-        figs = api_client.get(token, f"{base}/figures", keys=",".join(HEADLINE))
-        trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket="hour", days=2)
-        summary = api_client.get(token, f"{base}/alerts/summary")
-        alerts = api_client.get(token, f"{base}/alerts", state=["firing", "acknowledged"], limit=200)
-    except api_client.ApiError as exc:
-        return [], [], {}, {}, [], [], "", "", error_box(exc, "overview-error-message", lang), True
+    base, token = api_path(level, code), session["token"]
+    data = api_client.get(token, f"{base}/overview")
+    figs = api_client.get(token, f"{base}/figures", keys=",".join(HEADLINE))
+    trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket="hour", days=2)
+    summary = api_client.get(token, f"{base}/alerts/summary")
+    alerts = api_client.get(token, f"{base}/alerts", state=["firing", "acknowledged"], limit=200)
     tools = export_buttons("children", f"{base}/ranking", lang, figure="online_rate", order="best", limit=10000)
-    children = panel(children_table(data["children"], lang), t("children.table", lang), tools)
     return (
         breadcrumb(data["scope"], session["user"], "/", "overview"),
         headline_tiles(figs["figures"], data["availability"], summary["open"], lang),
         figures.kind_figure(data["availability"], lang),
         figures.trend_figure(trend["points"], trend["figure"], t("trend.online", lang), lang),
-        children.children, alert_feed(alerts, level, code, lang), t("alerts.feed", lang),
+        [panel_head(t("children.table", lang), tools), children_table(data["children"], lang)],
+        alert_feed(alerts, level, code, lang), t("alerts.feed", lang),
         f"{t('as_of', lang)} {fmt_time(data['as_of'], seconds=True)}", None, False,
     )
 
@@ -134,11 +140,9 @@ def refresh(_n: int | None, search: str | None, lang: str | None, session: dict 
 @callback(Output("overview-figure", "options"), Output("overview-figure", "value"),
           Output("overview-figure-label", "children"),
           Input("lang", "data"), State("session", "data"), State("overview-figure", "value"))
-def figure_options(lang: str | None, session: dict | None, current: str | None):
+@page_callback()
+def figure_options(lang: str, session: dict, current: str | None):
     """The catalogue of figures to colour the children by."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
     try:
         catalogue = api_client.get(session["token"], "/api/v1/figures")
     except api_client.ApiError:
@@ -152,25 +156,18 @@ def figure_options(lang: str | None, session: dict | None, current: str | None):
     Input("overview-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
     Input("overview-figure", "value"), State("session", "data"),
 )
-def children_by_figure(_n: int | None, search: str | None, lang: str | None, key: str | None,
-                       session: dict | None):
+@page_callback("overview-rank-error", lambda box, lang, **_: (figures.empty_figure(t("treemap", lang), lang), box))
+def children_by_figure(_n: int | None, search: str | None, lang: str, key: str | None, session: dict):
     """The children coloured by the chosen figure, and the worst of them by it."""
-    lang, key = lang or "zh", key or "online_rate"
-    if not session:
-        raise dash.exceptions.PreventUpdate
+    key = key or "online_rate"
     level, code = requested_scope(search, session)
-    base, token = f"/api/v1/scopes/{level}/{code}", session["token"]
-    try:
-        figs = api_client.get(token, f"{base}/figures", keys=f"{key},devices")
-        ranking = api_client.get(token, f"{base}/ranking", figure=key, order="worst", limit=RANK_LIMIT)
-    except api_client.ApiError as exc:
-        return figures.empty_figure(t("treemap", lang), lang), error_box(exc, "overview-rank-error", lang)
+    base, token = api_path(level, code), session["token"]
+    figs = api_client.get(token, f"{base}/figures", keys=f"{key},devices")
+    ranking = api_client.get(token, f"{base}/ranking", figure=key, order="worst", limit=RANK_LIMIT)
     info = ranking["figure"]
     title = f"{t('treemap', lang)} · {figure_name(info, lang)}"
-    head = html.Div(className="panel-head", children=[
-        html.H3(f"{t('ranking', lang)} · {figure_name(info, lang)}", className="panel-title"),
-        html.Div(export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000),
-                 className="panel-tools")])
+    head = panel_head(f"{t('ranking', lang)} · {figure_name(info, lang)}",
+                      export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000))
     body = ranking_table(ranking, lang) if ranking["items"] else empty(lang)
     return figures.treemap_figure(figs["children"], key, info, title, lang), [head, body]
 

@@ -9,13 +9,15 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from dashboard import api_client
-from dashboard.components import error_box, export_buttons, graph, panel, table, tile
+from dashboard.components import export_buttons, graph, panel, table, tile
 from dashboard.i18n import fmt_count, fmt_time, t
+from dashboard.page import page_callback
 from dashboard.patrol_figures import schools_figure
-from dashboard.scope import breadcrumb, requested_scope
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, requested_scope
 from dashboard.settings import dashboard_settings
 
-dash.register_page(__name__, path="/patrol", title="智能巡检 · 教育信息化数字驾驶舱", order=6)
+dash.register_page(__name__, path="/patrol", title="智能巡检 · 教育信息化数字驾驶舱", order=6,
+                   nav="nav.patrol", api_route=f"{SCOPE_ROUTE}/alerts")
 
 ACTING_ROLES = {"admin", "manager", "operations"}  # the roles the API lets act on alerts
 ALERT_ROWS = 200
@@ -127,9 +129,9 @@ def classroom_rows(rooms: list[dict], lang: str) -> list[list]:
 @callback(Output("patrol-run", "children"), Output("patrol-run", "style"), Output("patrol-alerts-title", "children"),
           Output("patrol-orders-title", "children"), Output("patrol-rounds-title", "children"),
           Output("patrol-classrooms-title", "children"), Input("lang", "data"), Input("session", "data"))
-def words(lang: str | None, session: dict | None):
+@page_callback(needs_session=False)
+def words(lang: str, session: dict | None):
     """Panel titles and the run button's word; the button hidden from roles that may not run rounds."""
-    lang = lang or "zh"
     acting = bool(session) and session["user"]["role"] in ACTING_ROLES
     return (t("patrol.run", lang), None if acting else {"display": "none"}, t("patrol.alerts", lang),
             t("patrol.orders", lang), t("patrol.rounds", lang), t("patrol.classrooms", lang))
@@ -143,24 +145,18 @@ def words(lang: str | None, session: dict | None):
     Input("patrol-refresh", "n_intervals"), Input("patrol-changed", "data"), Input("url", "search"),
     Input("lang", "data"), State("session", "data"),
 )
+@page_callback("patrol-error-message", lambda box, **_: ([], [], [], [], dash.no_update, [], [], [], [], box))
 def refresh(_n, _changed, search, lang, session):
     """Everything the page shows, re-read from the API on every tick and after every action."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
-    token, (level, code) = session["token"], requested_scope(search, session)
-    base = f"/api/v1/scopes/{level}/{code}"
-    try:
-        scope = api_client.get(token, base)
-        summary = api_client.get(token, f"{base}/alerts/summary")
-        times = api_client.get(token, f"{base}/response-times", days=30)
-        alerts = api_client.get(token, f"{base}/alerts", limit=ALERT_ROWS)
-        schools = api_client.get(token, f"{base}/alerts/by-school")
-        orders = api_client.get(token, f"{base}/work-orders")
-        rounds = api_client.get(token, f"{base}/patrol/rounds")
-        rooms = api_client.get(token, f"{base}/patrol/classrooms")
-    except api_client.ApiError as exc:
-        return ([], [], [], [], dash.no_update, [], [], [], [], error_box(exc, "patrol-error-message", lang))
+    token, base = session["token"], api_path(*requested_scope(search, session))
+    scope = api_client.get(token, base)
+    summary = api_client.get(token, f"{base}/alerts/summary")
+    times = api_client.get(token, f"{base}/response-times", days=30)
+    alerts = api_client.get(token, f"{base}/alerts", limit=ALERT_ROWS)
+    schools = api_client.get(token, f"{base}/alerts/by-school")
+    orders = api_client.get(token, f"{base}/work-orders")
+    rounds = api_client.get(token, f"{base}/patrol/rounds")
+    rooms = api_client.get(token, f"{base}/patrol/classrooms")
     acting = session["user"]["role"] in ACTING_ROLES
     alert_table = table([t("severity", lang), t("status", lang), t("school", lang), t("device.room", lang),
                          t("patrol.rule", lang), t("patrol.since", lang), t("patrol.count", lang),
@@ -195,19 +191,18 @@ def act(token: str, kind: str, alert_id: int, lang: str) -> str:
           Input({"type": "patrol-ack", "alert": ALL}, "n_clicks"), Input({"type": "patrol-order", "alert": ALL}, "n_clicks"),
           Input("patrol-run", "n_clicks"), State("url", "search"), State("session", "data"), State("lang", "data"),
           State("patrol-changed", "data"), prevent_initial_call=True)
+@page_callback()
 def on_action(_acks, _orders, _runs, search, session, lang, changed):
     """Carry out the clicked action through the API; show its outcome or its refusal."""
-    lang = lang or "zh"
     trigger = ctx.triggered_id
-    if not session or not trigger or not ctx.triggered[0]["value"]:  # a table re-render, not a click
+    if not trigger or not ctx.triggered[0]["value"]:  # a table re-render, not a click
         raise dash.exceptions.PreventUpdate
     try:
         if trigger == "patrol-run":
-            level, code = requested_scope(search, session)
-            done = api_client.post(session["token"], f"/api/v1/scopes/{level}/{code}/patrol/rounds", {})
+            done = api_client.post(session["token"], f"{api_path(*requested_scope(search, session))}/patrol/rounds", {})
             message = t("patrol.ran", lang).format(id=done["id"])
         else:
             message = act(session["token"], trigger["type"], trigger["alert"], lang)
-    except api_client.ApiError as exc:
-        return f"{t('error.api', lang)} {exc}", (changed or 0) + 1
-    return message, (changed or 0) + 1
+    except api_client.ApiError as exc:  # said in the status line beside the button, not in the page's error panel
+        message = f"{t('error.api', lang)} {exc}"
+    return message, (changed or 0) + 1  # the tables re-read either way

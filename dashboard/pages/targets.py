@@ -6,12 +6,14 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client
-from dashboard.components import empty, error_box, export_buttons, light, table
+from dashboard.components import empty, export_buttons, light, panel_head, table
 from dashboard.i18n import figure_name, fmt_gap, fmt_value, t
-from dashboard.scope import breadcrumb, href, requested_scope
+from dashboard.page import page_callback
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
 
-dash.register_page(__name__, path="/targets", title="目标调度 · 教育信息化数字驾驶舱", order=2)
+dash.register_page(__name__, path="/targets", title="目标调度 · 教育信息化数字驾驶舱", order=2,
+                   nav="nav.targets", api_route=f"{SCOPE_ROUTE}/targets")
 
 STATUSES = ("met", "behind", "missed", "no_data")
 
@@ -40,10 +42,8 @@ def target_panel(progress: dict, info: dict, base: str, lang: str) -> html.Secti
              fmt_value(c["value"], unit, lang), light((c.get("target") or {}).get("status"), lang),
              fmt_gap((c.get("target") or {}).get("gap"), unit, lang)] for c in progress["children"]]
     header = html.Div(className="target-head", children=[
-        html.Div(className="panel-head", children=[
-            html.H3(figure_name(info, lang), className="panel-title"),
-            html.Div(export_buttons("league", f"{base}/ranking", lang, figure=target["figure"], order="worst",
-                                    limit=10000), className="panel-tools")]),
+        panel_head(figure_name(info, lang), export_buttons("league", f"{base}/ranking", lang, figure=target["figure"],
+                                                           order="worst", limit=10000)),
         html.Div(className="target-facts", children=[
             html.Span(f"{t('target', lang)} {target['comparator']} {fmt_value(target['value'], unit, lang)}"),
             html.Span(f"{t('deadline', lang)} {target['deadline']}"),
@@ -68,19 +68,13 @@ def target_panel(progress: dict, info: dict, base: str, lang: str) -> html.Secti
     Output("targets-error", "children"),
     Input("targets-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), State("session", "data"),
 )
-def refresh(_n: int | None, search: str | None, lang: str | None, session: dict | None):
+@page_callback("targets-error-message", lambda box, **_: ([], [], box))
+def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     """Fetch the targets of the scope and their league tables."""
-    lang = lang or "zh"
-    if not session:
-        raise dash.exceptions.PreventUpdate
-    level, code = requested_scope(search, session)
-    base = f"/api/v1/scopes/{level}/{code}"
-    try:
-        scope = api_client.get(session["token"], base)
-        progress = api_client.get(session["token"], f"{base}/targets")
-        catalogue = {f["key"]: f for f in api_client.get(session["token"], "/api/v1/figures")}
-    except api_client.ApiError as exc:
-        return [], [], error_box(exc, "targets-error-message", lang)
+    base = api_path(*requested_scope(search, session))
+    scope = api_client.get(session["token"], base)
+    progress = api_client.get(session["token"], f"{base}/targets")
+    catalogue = {f["key"]: f for f in api_client.get(session["token"], "/api/v1/figures")}
     panels = [target_panel(p, catalogue.get(p["target"]["figure"], {"key": p["target"]["figure"]}), base, lang)
               for p in progress]
     if not panels:

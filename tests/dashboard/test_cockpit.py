@@ -1,4 +1,11 @@
-"""The cockpit in headless Chromium against the API and a seeded demo province."""
+"""The cockpit in headless Chromium against the API and a seeded demo province.
+
+The screenshot tests save every page to a folder of the test session's own, and check each
+picture was taken. To refresh the pictures the docs show (docs/screenshots/), run them with
+COCKPIT_REFRESH_SCREENSHOTS=1, e.g.
+
+    COCKPIT_REFRESH_SCREENSHOTS=1 .venv/bin/python -m pytest tests/dashboard -k screenshot
+"""
 
 import time
 
@@ -39,8 +46,8 @@ def test_login_lands_on_own_scope_drills_down_and_back(cockpit):
 
 def test_the_login_form_says_what_is_wrong(cockpit):
     cockpit.driver.get(cockpit.stack.url + "/login")
-    cockpit.find("login-submit")
-    time.sleep(1)  # callbacks of the freshly drawn form have run
+    cockpit.wait_text("login-submit", lambda s: s == "登录")  # the freshly drawn form's callbacks have run…
+    cockpit.wait_settled()  # …and none is still running
     assert cockpit.text("login-error") == "", "a form nobody has submitted must not complain"
     assert not cockpit.find("app-logout").is_displayed(), "nobody is logged in to log out"
     cockpit.click("login-submit")
@@ -236,7 +243,7 @@ def test_screenshot_of_every_page(cockpit, name):
     cockpit.find("app-nav-overview")
     cockpit.open(path)
     cockpit.wait_text(ready, lambda s: s != "")
-    time.sleep(2 * REFRESH_MS / 1000)  # charts drawn, a refresh or two done
+    cockpit.wait_charts()
     assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
     assert cockpit.screenshot(name).stat().st_size > 50_000
 
@@ -246,10 +253,10 @@ def test_screenshot_of_the_device_and_login_pages(cockpit, cockpit_stack):
     cockpit.driver.get(cockpit_stack.url + "/login")
     cockpit.find("login-submit")
     cockpit.wait_text("login-submit", lambda s: s == "登录")
-    cockpit.screenshot("login")
+    assert cockpit.screenshot("login").stat().st_size > 0
     cockpit.login("admin")
     cockpit.open(f"/device?id={device}")
     cockpit.wait_text("device-events-table", lambda s: "开机" in s)
-    time.sleep(REFRESH_MS / 1000)
+    cockpit.wait_charts()
     assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
-    cockpit.screenshot("device")
+    assert cockpit.screenshot("device").stat().st_size > 50_000

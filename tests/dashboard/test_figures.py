@@ -3,13 +3,16 @@
 import csv
 import io
 
+import dash
 import pytest
 
-from dashboard import device_figures, equity_figures, figures, lesson_figures
-from dashboard.app import nav_links
+from core.settings import platform_settings
+from dashboard import api_client, device_figures, equity_figures, figures, lesson_figures
+from dashboard.app import create_app, nav_links
 from dashboard.commands import command_body
 from dashboard.export import fetch_export, rows_file
 from dashboard.i18n import fmt_count, fmt_gap, fmt_rate, fmt_time, fmt_value, t
+from dashboard.page import page_callback
 from dashboard.scope import breadcrumb, carry, requested_scope
 from dashboard.strings import STRINGS
 
@@ -47,6 +50,17 @@ def test_api_times_are_shown_in_shanghai_time():
     assert fmt_time(None) == "—"
 
 
+def test_times_follow_the_platforms_time_zone(monkeypatch):
+    monkeypatch.setenv("COCKPIT_TIMEZONE", "Asia/Urumqi")
+    platform_settings.cache_clear()
+    try:
+        assert fmt_time("2026-11-25T01:22:23Z") == "2026-11-25 07:22"
+    finally:
+        monkeypatch.delenv("COCKPIT_TIMEZONE")
+        platform_settings.cache_clear()
+    assert fmt_time("2026-11-25T01:22:23Z") == "2026-11-25 09:22"
+
+
 def test_every_word_exists_in_both_languages():
     assert all(set(entry) == {"zh", "en"} and all(entry.values()) for entry in STRINGS.values())
     assert t("title", "en") == "Education Technology Cockpit"
@@ -61,6 +75,13 @@ def test_children_are_ranked_worst_first_with_traffic_lights():
     assert list(bar.marker.color) == [figures.POOR, figures.FAIR, figures.GOOD]
     assert [list(c) for c in bar.customdata][0] == ["city", "2"]
     assert fig.layout.uirevision == "keep"
+
+
+def test_rates_are_coloured_by_their_own_bands():
+    assert [figures.rate_colour(r) for r in (0.95, 0.9, 0.8, None)] == [
+        figures.GOOD, figures.FAIR, figures.POOR, figures.NONE]
+    assert figures.rate_colour(0.9, figures.OPENING_RATE_BANDS) == figures.GOOD
+    assert figures.GRADE_STATUS[figures.OPENING_RATE_BANDS.grade(0.8)] == "behind"
 
 
 def test_empty_data_gives_a_chart_that_says_so():
@@ -157,11 +178,51 @@ def test_breadcrumb_starts_at_the_users_own_level():
     assert crumbs[-1].children == "曾都区"
 
 
-def test_navigation_offers_only_pages_whose_routes_the_api_serves():
+@pytest.fixture(scope="module")
+def page_registry():
+    """Dash's page registry as the cockpit fills it: creating the app registers its pages."""
+    if not any(p.get("nav") for p in dash.page_registry.values()):
+        create_app()
+    return dash.page_registry
+
+
+def test_navigation_is_the_page_registry_in_order(page_registry):
+    every_route = frozenset(p["api_route"] for p in page_registry.values() if p.get("api_route"))
+    links = nav_links("/", None, "zh", every_route)
+    assert [(link.id, link.children, link.href) for link in links] == [
+        ("app-nav-overview", "运行监测", "/"), ("app-nav-equity", "均衡发展", "/equity"),
+        ("app-nav-targets", "目标调度", "/targets"), ("app-nav-devices", "设备清单", "/devices"),
+        ("app-nav-lessons", "三个课堂", "/lessons"), ("app-nav-communities", "教联体", "/communities"),
+        ("app-nav-patrol", "智能巡检", "/patrol")]  # the device and login pages are not in the navigation
+    assert [link.className for link in links] == ["active"] + [""] * 6
+
+
+def test_navigation_offers_only_pages_whose_routes_the_api_serves(page_registry):
     available = frozenset({"/api/v1/scopes/{level}/{code}/overview", "/api/v1/scopes/{level}/{code}/equity"})
     links = nav_links("/equity", "?level=city&code=421300", "en", available)
     assert [(link.children, link.href, link.className) for link in links] == [
         ("Operations", "/?level=city&code=421300", ""), ("Equity", "/equity?level=city&code=421300", "active")]
+
+
+def test_page_callbacks_share_one_opening():
+    @page_callback("x-error", lambda box, lang, **_: (lang, box))
+    def refresh(search, lang, session):
+        if search == "refused":
+            raise api_client.ApiError(404, "404: no such scope")
+        return lang, session["token"]
+
+    assert refresh("", None, {"token": "tok"}) == ("zh", "tok")
+    assert refresh("", "en", {"token": "tok"}) == ("en", "tok")
+    with pytest.raises(dash.exceptions.PreventUpdate):
+        refresh("", "en", None)
+    lang, box = refresh("refused", None, {"token": "tok"})
+    assert lang == "zh" and box.id == "x-error" and box.children[1].children == "404: no such scope"
+
+    @page_callback(needs_session=False)
+    def header(lang, session):
+        return lang, session
+
+    assert header(None, None) == ("zh", None)
 
 
 def test_command_bodies_carry_only_their_own_parameters():

@@ -1,6 +1,8 @@
-"""The smart-patrol page: operations staff see the patrol's alerts and act on them through the API."""
+"""The smart-patrol page: operations staff see the patrol's alerts and act on them through the API.
 
-import time
+Screenshots are saved as in test_cockpit (COCKPIT_REFRESH_SCREENSHOTS=1 refreshes docs/screenshots/).
+"""
+
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from zoneinfo import ZoneInfo
@@ -14,7 +16,6 @@ from core.calendar import load_calendar
 from core.settings import platform_settings
 from patrol.engine import run_cycle
 from tests.dashboard.test_cockpit import _downloaded
-from tests.fixtures.browser import REFRESH_MS
 
 pytestmark = pytest.mark.browser
 
@@ -80,7 +81,8 @@ def test_operations_acknowledge_dispatch_and_run_a_round(cockpit, cockpit_stack,
     cockpit.click(css="#patrol-round-list button.export")
     assert _downloaded(cockpit.driver.downloads, "xlsx").read_bytes()[:2] == b"PK"
     assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
-    cockpit.screenshot("patrol")
+    cockpit.wait_charts()
+    assert cockpit.screenshot("patrol").stat().st_size > 50_000
 
 
 def test_a_viewer_sees_alerts_but_no_actions(cockpit, cockpit_stack, incidents):
@@ -95,7 +97,7 @@ def test_the_overview_counts_the_open_alerts_and_lists_the_newest(cockpit, incid
     cockpit.login("admin")
     assert int(cockpit.wait_text("overview-alerts", lambda s: s not in ("", "0"))) >= 3
     cockpit.wait_text("overview-feed-list", lambda s: "学校网络中断" in s and "设备离线" in s)
-    time.sleep(2 * REFRESH_MS / 1000)  # charts drawn
-    cockpit.screenshot("overview")  # the overview with its alert feed filled
+    cockpit.wait_charts()
+    assert cockpit.screenshot("overview").stat().st_size > 50_000  # the overview with its alert feed filled
     cockpit.click(css="#overview-feed-list a")
     cockpit.wait_text("device-id", lambda s: s in (incidents["gateway"], *incidents["boards"]))
