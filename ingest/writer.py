@@ -124,9 +124,10 @@ def _copy_rows(conn: psycopg.Connection, table: str, rows: list[tuple]) -> int:
                 copy.write_row(row)
         # in device time order: the database judges each reading's counter increase against the
         # device's previous reading (sql/020_counter_increase.sql), in the batch or stored
+        order = "device_id, time, seq" if "seq" in COLUMNS[table] else "device_id, time"
         cur.execute(
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table} "  # noqa: S608
-            "ORDER BY device_id, time, seq ON CONFLICT DO NOTHING"
+            f"ORDER BY {order} ON CONFLICT DO NOTHING"
         )
         return cur.rowcount
 
