@@ -54,7 +54,7 @@ def routes() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def foreign(db, registry):
+def foreign(registry):
     """Users of 随州 (every role; a school user; a community user) and objects that belong to 武汉 only."""
     registry.area()
     registry.area(city="420100", county="420102", names=("湖北省", "武汉市", "江岸区"))
@@ -62,28 +62,13 @@ def foreign(db, registry):
     registry.device(mine)
     school = registry.school(county="420102", city="420100")
     device = registry.device(school)
-    now = datetime.now(UTC)
-    db.execute("INSERT INTO community (code, name, kind, lead_school_code, county_code) "
-               "VALUES ('C42010201', '武汉教联体', 'merged', %s, '420102')", (school,))
-    db.execute("INSERT INTO community_member VALUES ('C42010201', %s, 'lead', NULL)", (school,))
-    db.execute("INSERT INTO community (code, name, kind, lead_school_code, county_code) "
-               "VALUES ('C42130399', '随州教联体', 'merged', %s, '421303')", (mine,))
-    db.execute("INSERT INTO community_member VALUES ('C42130399', %s, 'lead', NULL)", (mine,))
-    command = "a" * 32
-    db.execute("INSERT INTO device_command (id, device_id, name, issued_by, expires_at) VALUES (%s, %s, 'reboot', "
-               "'x', %s)", (command, device, now + timedelta(hours=1)))
-    alert = db.execute(
-        "INSERT INTO alert (rule_id, device_id, school_code, state, severity, summary, first_seen, last_seen, fired_at) "
-        "VALUES ('device_offline', %s, %s, 'firing', 'major', 'offline', %s, %s, %s) RETURNING id",
-        (device, school, now, now, now)).fetchone()["id"]
-    order = db.execute("INSERT INTO work_order (alert_id, school_code, device_id, title, created_by, created_at, "
-                       "updated_at) VALUES (%s, %s, %s, 't', 'x', %s, %s) RETURNING id",
-                       (alert, school, device, now, now)).fetchone()["id"]
-    target = db.execute("INSERT INTO target (scope_level, scope_code, figure, comparator, value, deadline, set_by) "
-                        "VALUES ('city', '420100', 'online_rate', '>=', 0.9, '2030-01-01', 'x') RETURNING id"
-                        ).fetchone()["id"]
-    round_id = db.execute("INSERT INTO patrol_round (scope_level, scope_code, day, trigger, started_at) "
-                          "VALUES ('city', '420100', current_date, 'on_demand', now()) RETURNING id").fetchone()["id"]
+    registry.community(school, code="C42010201", name="武汉教联体")
+    registry.community(mine, code="C42130399", name="随州教联体")
+    command = registry.command(device, command_id="a" * 32, issued_by="x")
+    alert = registry.alert(device, school=school, severity="major", summary="offline")
+    order = registry.work_order(school, device, alert=alert, title="t", created_by="x")
+    target = registry.target("city", "420100", value=0.9, deadline="2030-01-01", set_by="x")
+    round_id = registry.patrol_round("city", "420100")
     for role in ROLES:
         registry.user(f"city-{role}", "city", "421300", role=role)
     registry.user("school-manager", "school", mine)

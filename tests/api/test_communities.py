@@ -9,20 +9,8 @@ import pytest
 from tests.fixtures.app import login
 
 
-def _state(db, device_id: str, online: bool) -> None:
-    db.execute("INSERT INTO device_state (device_id, online) VALUES (%s, %s)", (device_id, online))
-
-
-def _community(db, code: str, kind: str, county: str, lead: str, members: list[str]) -> None:
-    db.execute("INSERT INTO community (code, name, kind, lead_school_code, county_code) VALUES (%s, %s, %s, %s, %s)",
-               (code, f"{code}教联体", kind, lead, county))
-    db.execute("INSERT INTO community_member VALUES (%s, %s, 'lead', NULL)", (code, lead))
-    for m in members:
-        db.execute("INSERT INTO community_member VALUES (%s, %s, 'member', NULL)", (code, m))
-
-
 @pytest.fixture
-def alliances(db, registry):
+def alliances(registry):
     """C1 led in Zengdu with members in Zengdu, Suixian and Wuhan; C2 in Suixian with 11 teaching points."""
     registry.area()
     registry.area(county="421321", names=("湖北省", "随州市", "随县"))
@@ -37,25 +25,22 @@ def alliances(db, registry):
     registry.school(county="421303")  # compulsory, in no community
     registry.school(county="421321", stage="junior")  # compulsory, in no community
     points = [registry.school(county="421321", locale="rural", stage="teaching_point") for _ in range(11)]
-    _community(db, "C1", "co_built", "421303", s["lead"], [s["m1"], s["m2"], s["m3"], s["w1"]])
-    _community(db, "C2", "merged", "421321", s["lead2"], points)
+    registry.community(s["lead"], [s["m1"], s["m2"], s["m3"], s["w1"]], code="C1", kind="co_built", county="421303")
+    registry.community(s["lead2"], points, code="C2", kind="merged", county="421321")
     d = {"R": registry.device(s["lead"], "recorder"), "B1": registry.device(s["m1"]),
          "B2": registry.device(s["m2"]), "B3": registry.device(s["m3"]), "G3": registry.device(s["m3"], "gateway")}
     for device_id, online in (("R", True), ("B1", True), ("B2", False), ("B3", True), ("G3", True)):
-        _state(db, d[device_id], online)
+        registry.device_state(d[device_id], online=online)
     # one lesson from the lead to m1 and m3: two held sessions (m3 joined one) and a missed one
-    db.execute("INSERT INTO remote_lesson VALUES ('L1', 'dedicated', '音乐', %s, 'C1', 1, '08:00', '08:40', "
-               "'2020-01-01', '2030-01-01')", (d["R"],))
-    db.execute("INSERT INTO remote_lesson_receiver VALUES ('L1', %s, '1班'), ('L1', %s, '1班')", (d["B1"], d["B3"]))
+    registry.lesson(d["R"], [d["B1"], d["B3"]], lesson_id="L1", kind="dedicated", subject="音乐", community="C1",
+                    weekday=1, starts="08:00", ends="08:40", valid_from="2020-01-01", valid_until="2030-01-01",
+                    class_name="1班")
     today = datetime.now(UTC).date()
     for ago, status, joined in ((3, "held", ("B1", "B3")), (10, "held", ("B1",)), (17, "missed", ())):
         day = today - timedelta(days=ago)
         start = datetime.combine(day, time(0, 0), UTC)
-        db.execute("INSERT INTO lesson_session (lesson_id, day, scheduled_start, scheduled_end, status) "
-                   "VALUES ('L1', %s, %s, %s, %s)", (day, start, start + timedelta(minutes=40), status))
-        for receiver in ("B1", "B3"):
-            db.execute("INSERT INTO lesson_session_receiver VALUES ('L1', %s, %s, %s)",
-                       (day, d[receiver], start if receiver in joined else None))
+        registry.lesson_session("L1", day, status=status, start=start, minutes=40,
+                                receivers={d[r]: start if r in joined else None for r in ("B1", "B3")})
     registry.user("suizhou", "city", "421300")
     registry.user("zengdu", "county", "421303")
     registry.user("suixian", "county", "421321")

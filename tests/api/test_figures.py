@@ -8,12 +8,10 @@ import pytest
 from tests.fixtures.app import login
 
 
-def _state(db, device_id: str, *, online: bool, in_use: bool = False, streaming: bool = False,
-           last_seen: datetime | None = None, values: str = "{}") -> None:
-    db.execute(
-        "INSERT INTO device_state (device_id, online, last_seen, in_use, streaming, last_values) "
-        "VALUES (%s, %s, %s, %s, %s, %s)",
-        (device_id, online, last_seen or datetime.now(UTC), in_use, streaming, values))
+def _state(registry, device_id: str, *, online: bool, in_use: bool = False, streaming: bool = False,
+           last_seen: datetime | None = None, values: dict | None = None) -> None:
+    registry.device_state(device_id, online=online, last_seen=last_seen or datetime.now(UTC), in_use=in_use,
+                          streaming=streaming, last_values=values or {})
 
 
 @pytest.fixture
@@ -28,18 +26,18 @@ def province(db, registry):
     boards_a = [registry.device(a) for _ in range(3)]
     boards_b = [registry.device(b) for _ in range(2)]
     for i, d in enumerate(boards_a):
-        _state(db, d, online=True, in_use=i == 0)
-    _state(db, boards_b[0], online=True)
-    _state(db, boards_b[1], online=False)
+        _state(registry, d, online=True, in_use=i == 0)
+    _state(registry, boards_b[0], online=True)
+    _state(registry, boards_b[1], online=False)
     rec = registry.device(a, "recorder")
-    _state(db, rec, online=True, streaming=True)
+    _state(registry, rec, online=True, streaming=True)
     for school, latency, loss in ((a, 10, 0.5), (b, 120, 6.0)):
         gw = registry.device(school, "gateway")
-        _state(db, gw, online=True, values=f'{{"latency_ms": {latency}, "loss_pct": {loss}}}')
+        _state(registry, gw, online=True, values={"latency_ms": latency, "loss_pct": loss})
     for _ in range(2):
-        _state(db, registry.device(c), online=False)
+        _state(registry, registry.device(c), online=False)
     silent = registry.device(c, "gateway")
-    _state(db, silent, online=False, last_seen=datetime.now(UTC) - timedelta(days=2))
+    _state(registry, silent, online=False, last_seen=datetime.now(UTC) - timedelta(days=2))
     registry.user("province", "province", "420000")
     registry.user("suizhou", "city", "421300")
     registry.user("zengdu", "county", "421303")

@@ -35,13 +35,10 @@ def streaming(db, device: str, lesson: str, start: datetime, minutes: int) -> No
                    (device, start + timedelta(seconds=40 + 60 * i), next(_seq), lesson))
 
 
-def lesson(db, lesson_id: str, kind: str, main: str, weekday: int, start: time, end: time, receivers: list[str],
-           valid=(date(2024, 9, 1), date(2025, 7, 3))) -> None:
-    db.execute("INSERT INTO remote_lesson (id, kind, subject, main_device_id, weekday, starts_at, ends_at, "
-               "valid_from, valid_until) VALUES (%s, %s, '音乐', %s, %s, %s, %s, %s, %s)",
-               (lesson_id, kind, main, weekday, start, end, *valid))
-    for r in receivers:
-        db.execute("INSERT INTO remote_lesson_receiver VALUES (%s, %s, '一年级1班')", (lesson_id, r))
+def lesson(registry, lesson_id: str, kind: str, main: str, weekday: int, start: time, end: time,
+           receivers: list[str], valid=(date(2024, 9, 1), date(2025, 7, 3))) -> None:
+    registry.lesson(main, receivers, lesson_id=lesson_id, kind=kind, weekday=weekday, starts=start, ends=end,
+                    valid_from=valid[0], valid_until=valid[1])
 
 
 @pytest.fixture
@@ -66,12 +63,12 @@ def area(db, registry):
 
 
 @pytest.fixture
-def week42(db, area):
+def week42(db, registry, area):
     """Three sessions in 2024-W42: L1 held (events), L2 missed, L3 held (telemetry only)."""
     d = area
-    lesson(db, "L1", "dedicated", d["R1"], 1, time(8, 0), time(8, 40), [d["B1"]])
-    lesson(db, "L2", "dedicated", d["R1"], 2, time(8, 0), time(8, 40), [d["B2"]])
-    lesson(db, "L3", "master", d["R1"], 3, time(10, 0), time(10, 40), [d["B1"], d["B3"]])
+    lesson(registry, "L1", "dedicated", d["R1"], 1, time(8, 0), time(8, 40), [d["B1"]])
+    lesson(registry, "L2", "dedicated", d["R1"], 2, time(8, 0), time(8, 40), [d["B2"]])
+    lesson(registry, "L3", "master", d["R1"], 3, time(10, 0), time(10, 40), [d["B1"], d["B3"]])
     event(db, d["R1"], at(MON, 7, 59), "stream_start", "L1")
     event(db, d["B1"], at(MON, 7, 58), "lesson_start", "L1", "receiving")
     event(db, d["R1"], at(MON, 8, 40), "stream_stop", "L1")
@@ -95,10 +92,10 @@ def test_sessions_are_matched_from_events_and_telemetry(db, week42):
     assert s["L1"]["started_at"] == at(MON, 8, 0) and s["L1"]["ended_at"] == at(MON, 8, 40)
 
 
-def test_interrupted_partial_and_not_yet_due(db, area):
+def test_interrupted_partial_and_not_yet_due(db, registry, area):
     d = area
-    lesson(db, "L4", "elite", d["R1"], 4, time(14, 0), time(14, 40), [d["B1"]])
-    lesson(db, "L5", "elite", d["R1"], 5, time(14, 0), time(14, 40), [d["B1"]])
+    lesson(registry, "L4", "elite", d["R1"], 4, time(14, 0), time(14, 40), [d["B1"]])
+    lesson(registry, "L5", "elite", d["R1"], 5, time(14, 0), time(14, 40), [d["B1"]])
     # L4: stops at 14:10, back at 14:25 (25 of 40 minutes): interrupted once
     event(db, d["R1"], at(THU, 14, 0), "stream_start", "L4")
     event(db, d["R1"], at(THU, 14, 10), "stream_stop", "L4")
@@ -118,9 +115,9 @@ def test_interrupted_partial_and_not_yet_due(db, area):
     assert _sessions(db)["L5"]["status"] == "scheduled"
 
 
-def test_holidays_and_make_up_days_follow_the_calendar(db, area):
-    lesson(db, "L1", "dedicated", area["R1"], 1, time(8, 0), time(8, 40), [area["B1"]])
-    db.execute("INSERT INTO calendar_day VALUES (%s, false, '假期')", (MON,))
+def test_holidays_and_make_up_days_follow_the_calendar(db, registry, area):
+    lesson(registry, "L1", "dedicated", area["R1"], 1, time(8, 0), time(8, 40), [area["B1"]])
+    registry.calendar_day(MON, name="假期")
     assert match_sessions(db, MON, date(2024, 10, 20), datetime.now(UTC)) == 0
 
 
@@ -169,9 +166,9 @@ def test_other_scopes_are_not_found(api, week42):
     assert api.get("/api/v1/scopes/county/421303/lessons/summary", headers=login(api, "suixian")).status_code == 404
 
 
-def test_match_through_the_api_and_the_weekly_trend(db, api, area):
+def test_match_through_the_api_and_the_weekly_trend(db, api, registry, area):
     monday = datetime.now(TZ).date() - timedelta(days=datetime.now(TZ).weekday() + 7)  # last week's Monday
-    lesson(db, "LW", "dedicated", area["R1"], 1, time(8, 0), time(8, 40), [area["B2"]],
+    lesson(registry, "LW", "dedicated", area["R1"], 1, time(8, 0), time(8, 40), [area["B2"]],
            valid=(monday - timedelta(days=30), monday + timedelta(days=30)))
     event(db, area["R1"], at(monday, 8, 0), "stream_start", "LW")
     event(db, area["B2"], at(monday, 8, 1), "lesson_start", "LW", "receiving")
@@ -184,16 +181,16 @@ def test_match_through_the_api_and_the_weekly_trend(db, api, area):
     assert db.execute("SELECT count(*) AS n FROM audit_log WHERE action = 'lessons.match'").fetchone()["n"] == 1
 
 
-def test_live_lessons_show_their_classrooms_inside_the_scope(db, api, area):
+def test_live_lessons_show_their_classrooms_inside_the_scope(db, api, registry, area):
     now = datetime.now(TZ)
     if not time(0, 15) <= now.time() <= time(23, 15):
         pytest.skip("the slot around now would cross midnight")
-    db.execute("INSERT INTO calendar_day VALUES (%s, true, 'test')", (now.date(),))
+    registry.calendar_day(now.date(), school_day=True, name="test")
     start, end = (now - timedelta(minutes=10)).time(), (now + timedelta(minutes=30)).time()
-    lesson(db, "LN", "elite", area["R1"], now.isoweekday(), start, end, [area["B1"], area["BX"]],
+    lesson(registry, "LN", "elite", area["R1"], now.isoweekday(), start, end, [area["B1"], area["BX"]],
            valid=(now.date(), now.date()))
-    db.execute("INSERT INTO device_state (device_id, online, streaming) VALUES (%s, true, true)", (area["R1"],))
-    db.execute("INSERT INTO device_state (device_id, online, in_use) VALUES (%s, true, true)", (area["B1"],))
+    registry.device_state(area["R1"], online=True, streaming=True)
+    registry.device_state(area["B1"], online=True, in_use=True)
     event(db, area["B1"], datetime.now(UTC) - timedelta(minutes=5), "lesson_start", "LN", "receiving")
     live = api.get("/api/v1/scopes/city/421300/lessons/live", headers=login(api, "suizhou")).json()
     assert [x["lesson_id"] for x in live] == ["LN"] and live[0]["main_streaming"] is True

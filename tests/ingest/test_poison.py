@@ -246,11 +246,10 @@ def test_a_dead_writer_takes_readiness_down_and_acknowledges_nothing(database_ur
         monkeypatch.undo()
 
 
-def test_the_sweep_waits_until_silence_means_something(database_url, db, fleet, start_ingest):
+def test_the_sweep_waits_until_silence_means_something(database_url, db, registry, fleet, start_ingest):
     """Devices seen long ago are not declared offline by a worker that just (re)connected or cannot write."""
     for device in fleet.values():
-        db.execute("INSERT INTO device_state (device_id, online, last_seen) VALUES (%s, true, now() - interval '1 hour')",
-                   (device,))
+        registry.device_state(device, online=True, last_seen=datetime.now(UTC) - timedelta(hours=1))
     online = "SELECT count(*) AS n FROM device_state WHERE online"
     service = start_ingest(heartbeat_timeout_s=3, heartbeat_sweep_s=1)
     service.failed.set()  # as if its writer had died: the silence is this worker's, not the devices'

@@ -7,6 +7,7 @@ the load, garbage mixed in), and checks that every reading is stored exactly onc
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
@@ -30,6 +32,7 @@ from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from ops.embedded import EmbeddedMosquitto, EmbeddedPostgres
 from tests.fixtures.devices import wait_for
+from tests.fixtures.factories import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -104,20 +107,44 @@ def worker_settings(worker_id: str, **overrides) -> IngestSettings:
     return IngestSettings(worker_id=worker_id, **{**UNLIMITED, **overrides})
 
 
-def ingest_process(group: str, worker: str) -> subprocess.Popen:
-    """An ingest worker as its own process (so it can be killed -9)."""
-    env = {**os.environ, "INGEST_SHARE_GROUP": group, **{f"INGEST_{k.upper()}": str(v) for k, v in UNLIMITED.items()}}
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ingest_process(group: str, worker: str, health_port: int) -> subprocess.Popen:
+    """An ingest worker as its own process (so it can be killed -9), reporting on /readyz at `health_port`."""
+    env = {**os.environ, "INGEST_SHARE_GROUP": group, "INGEST_HEALTH_PORT": str(health_port),
+           **{f"INGEST_{k.upper()}": str(v) for k, v in UNLIMITED.items()}}
     return subprocess.Popen([sys.executable, "-m", "ops.cli", "ingest", "--worker-id", worker], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def readyz(port: int) -> dict:
+    """A worker process's /readyz report (200 or 503 alike), or {} while it does not serve yet."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
+    except httpx.TransportError:
+        return {}
+
+
+def settled(report: dict) -> bool:
+    """True when a worker holds nothing more to store: connected (its subscriptions acknowledged; the
+    link is connected only on the SUBACK), nothing in its hand-off queue, nothing in its journal."""
+    return bool(report.get("broker_connected")) and report["queue_depth"] == 0 and report["spool_segments"] == 0
 
 
 def test_ingest_killed_mid_stream_loses_and_duplicates_nothing(database_url, broker, db, registry):
     devices = boards(registry, 4)
     group = f"kill-{uuid.uuid4().hex[:6]}"
-    worker = ingest_process(group, f"{group}-1")
+    port = free_port()
+    worker = ingest_process(group, f"{group}-1", port)
     publisher = Publisher(broker.url)
     try:
-        time.sleep(2)  # the worker has subscribed
+        # the worker has subscribed: its link reports connected only once the broker acknowledged the SUBSCRIBE
+        wait_for(lambda: readyz(port).get("broker_connected"), timeout=30)
         sender = threading.Thread(target=publisher.readings, args=(devices, 1500), kwargs={"pace_s": 0.002})
         sender.start()
         wait_for(lambda: stored(database_url)[0] > 1000, timeout=30)
@@ -125,9 +152,10 @@ def test_ingest_killed_mid_stream_loses_and_duplicates_nothing(database_url, bro
         worker.wait(10)
         sender.join(60)
         publisher.flush()
-        worker = ingest_process(group, f"{group}-1")  # same id: same persistent session
+        port = free_port()
+        worker = ingest_process(group, f"{group}-1", port)  # same id: same persistent session
         wait_for(lambda: stored(database_url)[0] >= 6000, timeout=60)
-        time.sleep(1)
+        wait_for(lambda: settled(readyz(port)))  # nothing more is on its way to the database
         assert stored(database_url) == (6000, 6000)
         assert db.execute("SELECT count(*) AS n FROM dead_letter").fetchone()["n"] == 0
     finally:
@@ -155,7 +183,7 @@ def test_broker_restarted_mid_stream_loses_nothing(database_url, db, registry, t
         publisher.readings(devices, 500, pace_s=0.001, start_seq=501)
         publisher.flush(90)
         wait_for(lambda: stored(database_url)[0] >= 4000, timeout=60)
-        time.sleep(1)
+        wait_for(lambda: settled(service.readiness()))
         assert stored(database_url) == (4000, 4000)
         assert service.link.connects >= 2 and service.link.callback_errors == 0
     finally:
@@ -181,9 +209,15 @@ def test_mosquitto_forgets_shared_subscriptions_on_restart(database_url, db, reg
         publisher.flush()
         service = IngestService(_platform(database_url, own_broker.url),
                                 worker_settings(f"{group}-1", share_group=group))
-        service.start()
-        time.sleep(2)
-        assert stored(database_url)[0] == 0, "if this fails the broker now keeps shared subscriptions: revisit"
+        service.start()  # returns once the broker acknowledged the subscription
+        # A marker published now reaches the worker after anything its session kept: once the marker is
+        # stored, every reading the broker still held for it would have been stored before it.
+        publisher.readings(devices, 1, start_seq=21)
+        publisher.flush()
+        marker = "SELECT count(*) AS n FROM board_telemetry WHERE seq = 21"
+        wait_for(lambda: db.execute(marker).fetchone()["n"] == 1)
+        seqs = [r["seq"] for r in db.execute("SELECT seq FROM board_telemetry ORDER BY seq")]
+        assert seqs == [21], "if this fails the broker now keeps shared subscriptions: revisit"
     finally:
         publisher.close()
         service.stop(end_session=True)
@@ -203,7 +237,7 @@ def test_two_workers_share_the_load_without_loss_or_duplicates(database_url, bro
         publisher.readings(devices, 500)
         publisher.flush()
         wait_for(lambda: stored(database_url)[0] >= 4000, timeout=60)
-        time.sleep(1)
+        wait_for(lambda: all(settled(w.readiness()) for w in workers))
         assert stored(database_url) == (4000, 4000)
         shares = [w.metrics.stored.labels("board_telemetry")._value.get() for w in workers]
         assert sum(shares) == 4000 and min(shares) > 0.2 * 4000, shares
@@ -246,15 +280,8 @@ def test_postgres_down_under_load_loses_nothing_and_memory_stays_bounded(broker,
     pg = EmbeddedPostgres(tmp_path / "pg").start()
     url = pg.url
     migrate(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO province VALUES ('420000', '湖北省'); INSERT INTO city VALUES ('421300', '420000', '随州市');"
-                     "INSERT INTO county VALUES ('421303', '421300', '420000', '曾都区');"
-                     "INSERT INTO school (code, name, county_code, city_code, province_code, locale, stage, classes, "
-                     "students, teachers) VALUES ('4213039999', 'x', '421303', '421300', '420000', 'urban', 'primary', 1, 1, 1)")
-        devices = [f"BPGDOWN-{i}" for i in range(4)]
-        for d in devices:
-            conn.execute("INSERT INTO device (id, kind, school_code, room, vendor, model) "
-                         "VALUES (%s, 'board', '4213039999', 'r', 'v', 'm')", (d,))
+    with psycopg.connect(url, autocommit=True) as conn:  # a database of its own: the factories write to it
+        devices = boards(Registry(conn), 4)
     settings = worker_settings(f"pgdown-{uuid.uuid4().hex[:6]}", share_group=f"g{uuid.uuid4().hex[:6]}",
                                queue_max=500, db_retry_max_s=1.0)
     service = IngestService(_platform(url, broker.url), settings)
@@ -283,7 +310,7 @@ def test_postgres_down_under_load_loses_nothing_and_memory_stays_bounded(broker,
         wait_for(lambda: stored(url)[0] >= 5200, timeout=90)
         print(f"PostgreSQL down {back_at - down_at:.1f} s; backlog stored {time.monotonic() - back_at:.1f} s after "
               f"it was back; hand-off peak {peak[0]} of {settings.queue_max}")
-        time.sleep(1)
+        wait_for(lambda: settled(service.readiness()))
         assert stored(url) == (5200, 5200)
         assert peak[0] <= settings.queue_max  # the hand-off never grew past its bound
         assert service.metrics.db_errors._value.get() > 0  # it did notice the outage
@@ -326,7 +353,7 @@ def test_a_flooding_device_is_held_to_its_limit_and_the_others_are_unharmed(data
 
         wait_for(lambda: sum(flooder_rows()) >= 3000 and neighbour_rows()[0] >= 200, timeout=60)
         elapsed = time.monotonic() - started
-        time.sleep(0.5)  # nothing more arrives
+        wait_for(lambda: settled(service.readiness()))  # nothing more arrives
         kept, held = flooder_rows()
         assert kept + held == 3000, "every flooded reading is either stored or dead-lettered whole"
         assert 50 <= kept <= 50 + 5 * elapsed + 1, (kept, elapsed)

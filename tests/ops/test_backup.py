@@ -15,15 +15,14 @@ def _counts(url: str, tables: list[str]) -> dict[str, int]:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
 
 
-def test_a_backup_restores_into_an_empty_database(postgres, database_url, db, tmp_path):
+def test_a_backup_restores_into_an_empty_database(postgres, database_url, db, registry, tmp_path):
     seed_database(database_url, "demo")
     reading = board_reading(1)
     device = db.execute("SELECT id FROM device WHERE kind = 'board' LIMIT 1").fetchone()["id"]
     db.execute("INSERT INTO board_telemetry (device_id, time, seq, power_on, screen_on, active_use_s) "
                "VALUES (%s, %s, 1, true, true, 10)", (device, reading.ts))
-    db.execute("INSERT INTO target (scope_level, scope_code, figure, comparator, value, deadline, set_by) "
-               "VALUES ('province', '420000', 'online_rate', '>=', 0.95, '2026-12-31', 'admin')")
-    db.execute("INSERT INTO audit_log (username, action, target) VALUES ('admin', 'target.set', 'province:420000')")
+    registry.target("province", "420000", value=0.95, deadline="2026-12-31", set_by="admin")
+    registry.audit("admin", "target.set", "province:420000")
     rollups.refresh(db, now=datetime.now(UTC) + timedelta(hours=1))
     kept = ["school", "device", "community_member", "remote_lesson", "app_user", "target", "audit_log",
             "schema_migration", "device_hourly", "school_hourly"]

@@ -27,7 +27,7 @@ def test_weekends_and_holidays_are_not_faults(world):
     _, board = _offline_board(world)
     world.cycle(datetime(2025, 11, 29, 10, 20, tzinfo=TZ))  # Saturday
     assert world.alerts() == []
-    world.db.execute("INSERT INTO calendar_day VALUES ('2025-11-26', false, '校庆')")
+    world.registry.calendar_day("2025-11-26", name="校庆")
     world.cycle(NOW)
     assert world.alerts() == []
 

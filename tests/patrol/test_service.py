@@ -34,7 +34,9 @@ def test_a_last_will_reaches_the_operations_topic_within_seconds(db, registry, b
         d = device(gateway)  # its birth and its will carry the same time, as a real device's do
         online = "SELECT online FROM device_state WHERE device_id = %s"
         wait_for(lambda: (db.execute(online, (gateway,)).fetchone() or {}).get("online") is True)
-        time.sleep(1)  # the service's first cycle is done: only the last will can raise the alert now
+        # the service's first cycle is done (its cycle counter moved; the next is an hour away): only the
+        # last will can raise the alert now
+        wait_for(lambda: service.metrics.cycles._value.get() >= 1)
         d.cut()
         cut_at = time.monotonic()
         notice = notices.get(timeout=10)

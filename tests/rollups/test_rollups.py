@@ -54,7 +54,7 @@ def test_minutes_and_counter_increases_across_hours(db, registry, school):
     assert second["active_use_s"] == 90 and second["powered_on_minutes"] == 0  # from the previous hour's last value
 
 
-def test_late_data_updates_the_old_bucket_and_the_next(db, registry, school):
+def test_late_data_updates_the_old_bucket_and_counts_its_counter_once(db, registry, school):
     b = registry.device(school)
     board(db, b, T0, 1000)
     board(db, b, T0 + timedelta(hours=1), 1200)
@@ -62,7 +62,9 @@ def test_late_data_updates_the_old_bucket_and_the_next(db, registry, school):
     board(db, b, T0 + timedelta(minutes=30), 1150)  # arrives late, for the earlier hour
     assert roll(db)["device_hours"] == 1
     h = hourly(db, b)
-    assert h[T0]["active_use_s"] == 150 and h[T0 + timedelta(hours=1)]["active_use_s"] == 50
+    assert h[T0]["readings"] == 2 and h[T0]["online_minutes"] == 2  # the old bucket takes the reading in
+    # the later reading already counted the whole span: the late one adds nothing, nothing twice
+    assert h[T0]["active_use_s"] == 0 and h[T0 + timedelta(hours=1)]["active_use_s"] == 200
     day = db.execute("SELECT active_use_s, readings FROM device_daily WHERE device_id = %s", (b,)).fetchone()
     assert day == {"active_use_s": 200, "readings": 3}
 
