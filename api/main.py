@@ -8,7 +8,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from api.alerts.router import router as alerts_router
 from api.auth.router import router as auth_router
 from api.communities.router import router as communities_router
 from api.devices.publisher import CommandPublisher
@@ -20,6 +19,7 @@ from api.inputs import JSON_VALUE_SCHEMA
 from api.lessons.router import router as lessons_router
 from api.metrics.router import router as metrics_router
 from api.observability import RequestLogMiddleware, metrics_response
+from api.patrol.router import router as patrol_router
 from api.scopes.router import router as scopes_router
 from api.security import AllowHeader, SecurityHeaders
 from api.settings import api_settings
@@ -30,7 +30,7 @@ from core.settings import platform_settings
 log = logging.getLogger(__name__)
 
 PUBLIC_ROUTES = {"/api/v1/auth/token"}
-ROUTERS = (auth_router, alerts_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
+ROUTERS = (auth_router, patrol_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
            lessons_router, communities_router)
 
 

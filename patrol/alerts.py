@@ -14,7 +14,7 @@ SELECT a.*, r.title AS rule_title, r.page, s.name AS school_name, d.kind AS devi
        t.name AS team_name
 FROM alert a JOIN patrol_rule r ON r.id = a.rule_id JOIN school s ON s.code = a.school_code
 JOIN device d ON d.id = a.device_id LEFT JOIN ops_team t ON t.id = a.team_id
-WHERE patrol_school_in_scope(%(level)s, %(code)s, a.school_code)
+WHERE school_in_scope(%(level)s, %(code)s, a.school_code)
   AND (%(states)s::text[] IS NULL OR a.state = ANY(%(states)s))
   AND (%(severity)s::text IS NULL OR a.severity = %(severity)s)
   AND (%(rule)s::text IS NULL OR a.rule_id = %(rule)s)
@@ -47,7 +47,7 @@ def alerts_by_school(conn: Connection, scope_level: str, scope_code: str) -> lis
                   min(a.first_seen) AS since
            FROM alert a JOIN school s ON s.code = a.school_code
            WHERE a.state IN ('firing', 'acknowledged') AND a.inhibited_by IS NULL
-             AND patrol_school_in_scope(%s, %s, a.school_code)
+             AND school_in_scope(%s, %s, a.school_code)
            GROUP BY a.school_code, s.name ORDER BY critical DESC, major DESC, alerts DESC""",
         (scope_level, scope_code)).fetchall()
 

@@ -49,7 +49,7 @@ WHERE counts AND EXISTS (
     SELECT 1 FROM maintenance_window m
     WHERE m.starts_at <= %(now)s AND m.ends_at > %(now)s
       AND ((m.scope_level = 'device' AND m.scope_code = h.device_id)
-           OR (m.scope_level <> 'device' AND patrol_school_in_scope(m.scope_level, m.scope_code, h.school_code))))
+           OR (m.scope_level <> 'device' AND school_in_scope(m.scope_level, m.scope_code, h.school_code))))
 """)
 
 _OPEN = """
@@ -110,7 +110,7 @@ FROM (
                   WHERE s.starts_at <= %(now)s AND s.ends_at > %(now)s
                     AND (s.rule_id IS NULL OR s.rule_id = t.rule_id)
                     AND (s.device_id IS NULL OR s.device_id = t.device_id)
-                    AND (s.scope_level IS NULL OR patrol_school_in_scope(s.scope_level, s.scope_code, t.school_code))
+                    AND (s.scope_level IS NULL OR school_in_scope(s.scope_level, s.scope_code, t.school_code))
                   ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
     FROM alert t WHERE t.state <> 'resolved') AS x
 WHERE a.id = x.id AND a.silence_id IS DISTINCT FROM x.silence_id

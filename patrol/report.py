@@ -20,14 +20,14 @@ from patrol.workorders import response_times
 _CHECKED = """
 SELECT d.kind, count(*) AS devices, count(*) FILTER (WHERE st.online) AS online
 FROM device d JOIN school s ON s.code = d.school_code LEFT JOIN device_state st ON st.device_id = d.id
-WHERE patrol_school_in_scope(%(level)s, %(code)s, d.school_code)
+WHERE school_in_scope(%(level)s, %(code)s, d.school_code)
 GROUP BY d.kind ORDER BY d.kind
 """
 
 _LESSONS = """
 SELECT ls.status, count(*) AS n FROM lesson_session ls JOIN remote_lesson l ON l.id = ls.lesson_id
 JOIN device d ON d.id = l.main_device_id
-WHERE ls.day = %(day)s AND patrol_school_in_scope(%(level)s, %(code)s, d.school_code)
+WHERE ls.day = %(day)s AND school_in_scope(%(level)s, %(code)s, d.school_code)
 GROUP BY ls.status
 """
 
@@ -39,7 +39,7 @@ WITH prev AS (
         ORDER BY started_at DESC, id DESC LIMIT 1)
 ), cur AS (
     SELECT a.* FROM alert a
-    WHERE a.state <> 'resolved' AND patrol_school_in_scope(%(level)s, %(code)s, a.school_code)
+    WHERE a.state <> 'resolved' AND school_in_scope(%(level)s, %(code)s, a.school_code)
 )
 INSERT INTO patrol_finding (round_id, rule_id, device_id, school_code, severity, state, summary, first_seen,
                             change, alert_id)
@@ -194,7 +194,7 @@ SELECT 'main' AS role, d.id AS device_id, d.school_code, s.name AS school_name, 
 FROM device_state st JOIN device d ON d.id = st.device_id JOIN school s ON s.code = d.school_code
 LEFT JOIN remote_lesson l ON l.id = st.last_values ->> 'lesson_id'
 WHERE d.kind = 'recorder' AND st.online AND st.streaming
-  AND patrol_school_in_scope(%(level)s, %(code)s, d.school_code)
+  AND school_in_scope(%(level)s, %(code)s, d.school_code)
 UNION ALL
 SELECT 'receiving', d.id, d.school_code, s.name, d.room, l.id, l.subject, NULL::jsonb, st.last_seen
 FROM remote_lesson l JOIN remote_lesson_receiver rr ON rr.lesson_id = l.id
@@ -203,7 +203,7 @@ JOIN device_state st ON st.device_id = d.id
 WHERE st.online AND l.weekday = extract(isodow FROM %(today)s::date)
   AND %(today)s::date BETWEEN l.valid_from AND l.valid_until
   AND %(local_time)s::time >= l.starts_at AND %(local_time)s::time < l.ends_at
-  AND patrol_school_in_scope(%(level)s, %(code)s, d.school_code)
+  AND school_in_scope(%(level)s, %(code)s, d.school_code)
 ORDER BY school_code, role, room
 """
 

@@ -1,7 +1,7 @@
 """Who gets an alert: the ops team owning the smallest scope that contains its school.
 
 Escalation walks outward: at escalation level N an alert belongs to the (N+1)-th most
-specific team containing the school (school, county, city, province).
+specific team containing the school (school, community, county, city, province).
 """
 
 from datetime import datetime
@@ -11,7 +11,7 @@ from psycopg import Connection
 # The team at the alert's escalation level; new alerts only.
 ROUTE_NEW = """
 UPDATE alert a SET team_id = (
-    SELECT t.id FROM ops_team t WHERE patrol_school_in_scope(t.scope_level, t.scope_code, a.school_code)
+    SELECT t.id FROM ops_team t WHERE school_in_scope(t.scope_level, t.scope_code, a.school_code)
     ORDER BY patrol_scope_rank(t.scope_level) DESC OFFSET a.escalation_level LIMIT 1)
 WHERE a.state <> 'resolved' AND a.team_id IS NULL
 """
@@ -22,7 +22,7 @@ WITH due AS (
     SELECT a.id, nxt.id AS team_id
     FROM alert a
     CROSS JOIN LATERAL (
-        SELECT t.id FROM ops_team t WHERE patrol_school_in_scope(t.scope_level, t.scope_code, a.school_code)
+        SELECT t.id FROM ops_team t WHERE school_in_scope(t.scope_level, t.scope_code, a.school_code)
         ORDER BY patrol_scope_rank(t.scope_level) DESC OFFSET a.escalation_level + 1 LIMIT 1) AS nxt
     WHERE a.state = 'firing' AND a.inhibited_by IS NULL AND a.silence_id IS NULL
       AND a.notified_at IS NOT NULL AND a.escalation_level < %(max_level)s
@@ -38,7 +38,7 @@ RETURNING a.id
 def teams_for_school(conn: Connection, school_code: str) -> list[dict]:
     """The teams whose scope contains the school, most specific first."""
     return conn.execute(
-        """SELECT * FROM ops_team WHERE patrol_school_in_scope(scope_level, scope_code, %s)
+        """SELECT * FROM ops_team WHERE school_in_scope(scope_level, scope_code, %s)
            ORDER BY patrol_scope_rank(scope_level) DESC""", (school_code,)).fetchall()
 
 

@@ -6,8 +6,9 @@ in_progress → cancelled. Opening an order from a firing alert acknowledges the
 
 from datetime import datetime
 
-from psycopg import Connection
+from psycopg import Connection, sql
 
+from core.scope import SCHOOL_COLUMN
 from patrol.alerts import acknowledge
 
 # Allowed moves: status -> statuses it may go to.
@@ -83,18 +84,14 @@ def list_work_orders(conn: Connection, scope_level: str, scope_code: str, *, sta
                   (w.deadline IS NOT NULL AND w.status IN ('open', 'in_progress') AND w.deadline < %(now)s)
                       AS overdue
            FROM work_order w JOIN school s ON s.code = w.school_code
-           WHERE patrol_school_in_scope(%(level)s, %(code)s, w.school_code)
+           WHERE school_in_scope(%(level)s, %(code)s, w.school_code)
              AND (%(statuses)s::text[] IS NULL OR w.status = ANY(%(statuses)s))
            ORDER BY w.created_at DESC""",
         {"level": scope_level, "code": scope_code, "statuses": statuses, "now": now}).fetchall()
 
 
-_GROUP_COLUMN = {"province": "s.province_code", "city": "s.city_code", "county": "s.county_code",
-                 "school": "s.code"}
-
 _RESPONSE = """
-SELECT CASE %(by)s WHEN 'province' THEN s.province_code WHEN 'city' THEN s.city_code
-                   WHEN 'county' THEN s.county_code ELSE s.code END AS scope_code,
+SELECT {group} AS scope_code,
        count(*) AS fired,
        count(a.acked_at) AS acknowledged,
        count(a.resolved_at) AS resolved,
@@ -102,16 +99,24 @@ SELECT CASE %(by)s WHEN 'province' THEN s.province_code WHEN 'city' THEN s.city_
        avg(extract(epoch FROM a.resolved_at - a.fired_at))::float8 AS mttr_s
 FROM alert a JOIN school s ON s.code = a.school_code
 WHERE a.fired_at IS NOT NULL AND a.fired_at >= %(since)s AND a.fired_at < %(until)s
-  AND a.inhibited_by IS NULL AND patrol_school_in_scope(%(level)s, %(code)s, a.school_code)
+  AND a.inhibited_by IS NULL AND school_in_scope(%(level)s, %(code)s, a.school_code)
 GROUP BY 1 ORDER BY 1
 """
 
 
 def response_times(conn: Connection, scope_level: str, scope_code: str, since: datetime, until: datetime,
                    by: str | None = None) -> list[dict]:
-    """Mean time to acknowledge and to resolve (seconds) of alerts fired in [since, until), per sub-scope `by`."""
+    """Mean time to acknowledge and to resolve (seconds) of alerts fired in [since, until), per sub-scope `by`.
+
+    `by` is an administrative level, or the scope's own (one line: a community's schools have no
+    one community column to group by).
+    """
     by = by or scope_level
-    if by not in _GROUP_COLUMN:
+    if by in SCHOOL_COLUMN:
+        group = sql.Identifier("s", SCHOOL_COLUMN[by])
+    elif by == scope_level:
+        group = sql.SQL("%(code)s::text")
+    else:
         raise ValueError(f"unknown scope level {by!r}")
-    return conn.execute(_RESPONSE, {"by": by, "since": since, "until": until, "level": scope_level,
-                                    "code": scope_code}).fetchall()
+    return conn.execute(sql.SQL(_RESPONSE).format(group=group), {
+        "since": since, "until": until, "level": scope_level, "code": scope_code}).fetchall()

@@ -7,9 +7,9 @@ from fastapi import Form
 from pydantic import BaseModel
 
 from api.inputs import DbText
+from core.scope import Level
 
 Role = Literal["admin", "manager", "operations", "viewer"]
-Level = Literal["province", "city", "county", "school", "community"]
 
 
 class User(BaseModel):

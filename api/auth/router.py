@@ -6,18 +6,14 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from api.auth import service
 from api.auth.models import AccountLock, LoginForm, Token, User
-from api.deps import Conn, CurrentUser
+from api.deps import Conn, CurrentUser, role
 from api.errors import problems
 from api.scopes.access import resolve
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 Username = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00/]+$", examples=["zengdu"])]
-
-
-def _require_admin(user: User) -> None:
-    if user.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not manage account locks")
+Admin = role({"admin"}, "manage account locks")
 
 
 @router.post("/token", response_model=Token, summary="Log in (OAuth2 password flow)",
@@ -57,16 +53,14 @@ def _visible(conn: Conn, admin: User, level: str | None, code: str | None) -> bo
 
 @router.get("/locks", response_model=list[AccountLock], summary="Accounts with failed logins in a row (admin)",
             responses=problems(403))
-def list_locks(conn: Conn, user: CurrentUser) -> list[dict]:
+def list_locks(conn: Conn, user: Admin) -> list[dict]:
     """Users within the administrator's scope that are locked or failing, locked ones first."""
-    _require_admin(user)
     return [r for r in service.locks(conn) if _visible(conn, user, r["scope_level"], r["scope_code"])]
 
 
 @router.delete("/locks/{username}", status_code=204, summary="Unlock an account (admin)", responses=problems(403))
-def unlock(username: Username, conn: Conn, user: CurrentUser) -> None:
+def unlock(username: Username, conn: Conn, user: Admin) -> None:
     """Lift the lock and forget the failures of a user within the administrator's scope; audited."""
-    _require_admin(user)
     target = conn.execute("SELECT scope_level, scope_code FROM app_user WHERE username = %s", (username,)).fetchone()
     if target is None or not _visible(conn, user, target["scope_level"], target["scope_code"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user in your scope")

@@ -1,38 +1,33 @@
 """Community routes: coverage of a scope, the communities of a scope, one community."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.communities import service
 from api.communities.models import CommunityDetail, CommunityRow, Coverage
-from api.deps import Conn, CurrentUser
+from api.deps import Code, Conn, CurrentUser, PathScope
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
-from api.scopes.access import resolve
-from api.scopes.models import Level
 
 router = APIRouter(prefix="/api/v1", tags=["communities"])
 
-Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421300"])]
 LIST_COLUMNS = tuple(CommunityRow.model_fields)
 
 
 @router.get("/scopes/{level}/{code}/communities/coverage", response_model=Coverage,
             summary="教联体 coverage of compulsory-education schools against the targets, with each child's")
-def coverage(level: Level, code: Code, conn: Conn, user: CurrentUser) -> Coverage:
+def coverage(scope: PathScope, conn: Conn, user: CurrentUser) -> Coverage:
     """Covered share vs the 2024/2025 targets, communities by kind, size against the cap, cross-county count."""
-    return service.coverage(conn, resolve(conn, user, level, code), user)
+    return service.coverage(conn, scope, user)
 
 
 @router.get("/scopes/{level}/{code}/communities", response_model=list[CommunityRow],
             summary="Communities with a school in the scope (format=csv|xlsx exports)", responses=EXPORT_RESPONSES)
-def list_communities(level: Level, code: Code, conn: Conn, user: CurrentUser,
+def list_communities(scope: PathScope, conn: Conn, user: CurrentUser,
                      format: ExportFormat = "json") -> list[CommunityRow] | Response:  # noqa: A002 - query name
     """Lead school, kind, members, members' online rate now, lessons from the lead in the last weeks."""
-    rows = service.list_communities(conn, resolve(conn, user, level, code), user)
+    rows = service.list_communities(conn, scope, user)
     if format != "json":
-        return table_response([r.model_dump() for r in rows], LIST_COLUMNS, format, f"communities-{code}")
+        return table_response([r.model_dump() for r in rows], LIST_COLUMNS, format, f"communities-{scope.code}")
     return rows
 
 

@@ -27,7 +27,8 @@ from api.communities.settings import community_settings
 from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
-from api.scopes.service import CHILD_KEY, children
+from api.scopes.service import children
+from core.scope import child_key
 from rollups.school_now import ensure_fresh
 
 COMMUNITY_KINDS = ("merged", "co_built", "collaborative", "mixed")
@@ -102,7 +103,7 @@ def _coverage(schools: dict, communities: list[dict]) -> CoverageFigures:
 def coverage(conn: Connection, scope: Scope, user: User) -> Coverage:
     """Coverage of compulsory-education schools and the shape of the communities, for the scope and each child."""
     where, extra = bounded(scope.level, user=user)
-    key = sql.SQL(CHILD_KEY.get(scope.level, "s.code"))
+    key = child_key(scope.level)
     params = {"scope_code": scope.code, **extra}
     schools = {r.pop("child"): r for r in conn.execute(sql.SQL(_SCHOOLS).format(key=key, where=where), params)}
     communities: dict[str, list[dict]] = defaultdict(list)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import Conn, CurrentUser
+from api.deps import Conn, CurrentUser, PathScope, role
 from api.devices import service
 from api.devices.models import (
     BatchOut,
@@ -21,13 +21,11 @@ from api.devices.models import (
 from api.errors import problems
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbText
-from api.scopes.access import resolve
-from api.scopes.models import Level
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{3,64}$", examples=["B4213030001-001"])]
-Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421303"])]
+Commander = role(service.COMMAND_ROLES, "send commands")
 EXPORT_COLUMNS = ("id", "kind", "school_code", "school_name", "county_name", "room", "vendor", "model", "online",
                   "last_seen")
 
@@ -35,19 +33,18 @@ EXPORT_COLUMNS = ("id", "kind", "school_code", "school_name", "county_name", "ro
 @router.get("/scopes/{level}/{code}/devices", response_model=DevicePage,
             summary="Devices of a scope, filtered and paged (format=csv|xlsx exports all matches)",
             responses=EXPORT_RESPONSES)
-def list_devices(level: Level, code: Code, conn: Conn, user: CurrentUser,
+def list_devices(scope: PathScope, conn: Conn, user: CurrentUser,
                  kind: DeviceKind | None = None, online: bool | None = None,
                  search: Annotated[DbText | None, Query(max_length=64)] = None,
                  page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                  page_size: Annotated[int, Query(ge=1, le=500)] = 50,
                  format: ExportFormat = "json") -> DevicePage | Response:  # noqa: A002 - query name
     """Devices with their state now."""
-    scope = resolve(conn, user, level, code)
     exporting = format != "json"
     result = service.list_devices(conn, scope, user, kind=kind, online=online, search=search,
                                   page=1 if exporting else page, page_size=None if exporting else page_size)
     if exporting:
-        return table_response([i.model_dump() for i in result.items], EXPORT_COLUMNS, format, f"devices-{code}")
+        return table_response([i.model_dump() for i in result.items], EXPORT_COLUMNS, format, f"devices-{scope.code}")
     return result
 
 
@@ -79,7 +76,7 @@ def list_commands(device_id: DeviceId, conn: Conn, user: CurrentUser) -> list[Co
 
 @router.post("/devices/{device_id}/commands", response_model=CommandOut, status_code=202,
              summary="Send a command to a device", responses=problems(403))
-def send_command(device_id: DeviceId, body: CommandIn, request: Request, conn: Conn, user: CurrentUser) -> CommandOut:
+def send_command(device_id: DeviceId, body: CommandIn, request: Request, conn: Conn, user: Commander) -> CommandOut:
     """Record, publish and audit a command; the device's acknowledgement arrives later."""
     device = service.get_device(conn, user, device_id)
     created, _ = service.send_commands(conn, request.app.state.publisher, user, [device.id], body)
@@ -88,10 +85,9 @@ def send_command(device_id: DeviceId, body: CommandIn, request: Request, conn: C
 
 @router.post("/scopes/{level}/{code}/commands", response_model=BatchOut, status_code=202,
              summary="Send a command to every device of a kind in a scope", responses=problems(403))
-def send_scope_command(level: Level, code: Code, body: ScopeCommandIn, request: Request, conn: Conn,
-                       user: CurrentUser) -> BatchOut:
+def send_scope_command(scope: PathScope, body: ScopeCommandIn, request: Request, conn: Conn,
+                       user: Commander) -> BatchOut:
     """One command per device, sharing a batch id."""
-    scope = resolve(conn, user, level, code)
     ids = service.scope_device_ids(conn, scope, user, body.kind)
     batch_id = uuid.uuid4().hex
     published = service.send_commands(conn, request.app.state.publisher, user, ids, body, batch_id)[1] if ids else 0

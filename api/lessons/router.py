@@ -3,11 +3,11 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, UploadFile, status
+from fastapi import APIRouter, Body, HTTPException, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response
 
 from api import audit
-from api.deps import Conn, CurrentUser
+from api.deps import Conn, CurrentUser, PathScope, role
 from api.errors import ImportProblem, problems
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbDate
@@ -25,17 +25,15 @@ from api.lessons.models import (
     SessionStatus,
     WeekFigures,
 )
-from api.scopes.access import resolve
-from api.scopes.models import Level
 from core.storable import storable
 from rollups.matching import match_sessions
 from rollups.settings import lesson_settings
 
 router = APIRouter(prefix="/api/v1", tags=["lessons"])
 
-Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421300"])]
 Week = Annotated[str | None, Query(pattern=r"^(19|2[0-9])[0-9]{2}-W(0[1-9]|[1-4][0-9]|5[0-3])$", examples=["2024-W42"])]
 SESSION_COLUMNS = tuple(SessionRow.model_fields)
+Importer = role(importer.IMPORT_ROLES, "import timetables")
 
 
 def _refused(errors: list) -> JSONResponse:
@@ -46,15 +44,15 @@ def _refused(errors: list) -> JSONResponse:
 
 @router.get("/scopes/{level}/{code}/lessons/summary", response_model=LessonSummary,
             summary="三个课堂 figures of one ISO week, by kind, with each child's")
-def summary(level: Level, code: Code, conn: Conn, user: CurrentUser, week: Week = None) -> LessonSummary:
+def summary(scope: PathScope, conn: Conn, user: CurrentUser, week: Week = None) -> LessonSummary:
     """Sessions scheduled and held, 开课率, hours, classrooms, teaching-point reach, pairs meeting their quota."""
-    return service.summary(conn, resolve(conn, user, level, code), user, week)
+    return service.summary(conn, scope, user, week)
 
 
 @router.get("/scopes/{level}/{code}/lessons/sessions", response_model=SessionPage,
             summary="Sessions delivered or received in a scope (format=csv|xlsx exports all matches)",
             responses=EXPORT_RESPONSES)
-def sessions(level: Level, code: Code, conn: Conn, user: CurrentUser,
+def sessions(scope: PathScope, conn: Conn, user: CurrentUser,
              day_from: DbDate | None = None, day_to: DbDate | None = None,
              status_: Annotated[SessionStatus | None, Query(alias="status")] = None,
              kind: LessonKind | None = None,
@@ -62,7 +60,6 @@ def sessions(level: Level, code: Code, conn: Conn, user: CurrentUser,
              page_size: Annotated[int, Query(ge=1, le=500)] = 50,
              format: ExportFormat = "json") -> SessionPage | Response:  # noqa: A002 - query name
     """Matched sessions, newest first; the range defaults to the last 7 days and spans at most a year."""
-    scope = resolve(conn, user, level, code)
     day_to = day_to or datetime.now(UTC).date()
     day_from = day_from or day_to - timedelta(days=6)
     if not timedelta(0) <= day_to - day_from <= timedelta(days=366):
@@ -71,23 +68,23 @@ def sessions(level: Level, code: Code, conn: Conn, user: CurrentUser,
     result = service.sessions(conn, scope, user, day_from=day_from, day_to=day_to, status_=status_, kind=kind,
                               page=1 if exporting else page, page_size=None if exporting else page_size)
     if exporting:
-        return table_response([i.model_dump() for i in result.items], SESSION_COLUMNS, format, f"sessions-{code}")
+        return table_response([i.model_dump() for i in result.items], SESSION_COLUMNS, format, f"sessions-{scope.code}")
     return result
 
 
 @router.get("/scopes/{level}/{code}/lessons/live", response_model=list[LiveSession],
             summary="Remote lessons in progress now, with the state of their classrooms")
-def live(level: Level, code: Code, conn: Conn, user: CurrentUser) -> list[LiveSession]:
+def live(scope: PathScope, conn: Conn, user: CurrentUser) -> list[LiveSession]:
     """Lessons whose slot is running now; receivers outside the user's scope are left out."""
-    return service.live(conn, resolve(conn, user, level, code), user)
+    return service.live(conn, scope, user)
 
 
 @router.get("/scopes/{level}/{code}/lessons/weekly", response_model=list[WeekFigures],
             summary="Delivered figures per ISO week (trend)")
-def weekly(level: Level, code: Code, conn: Conn, user: CurrentUser,
+def weekly(scope: PathScope, conn: Conn, user: CurrentUser,
            weeks: Annotated[int, Query(ge=1, le=53)] = 12) -> list[WeekFigures]:
     """Past sessions, held, 开课率, hours, interrupted and missed per week, oldest first."""
-    return service.weekly(conn, resolve(conn, user, level, code), user, weeks)
+    return service.weekly(conn, scope, user, weeks)
 
 
 def _import(conn, user, rows: importer.Numbered, source: str) -> ImportResult | JSONResponse:
@@ -102,20 +99,18 @@ def _import(conn, user, rows: importer.Numbered, source: str) -> ImportResult | 
 @router.post("/lessons/timetable", response_model=ImportResult, status_code=201,
              responses={**problems(403), **problems(422, model=ImportProblem)},
              summary="Import timetable rows (JSON list of TimetableRow); all or nothing")
-def import_json(conn: Conn, user: CurrentUser,
+def import_json(conn: Conn, user: Importer,
                 rows: Annotated[list[dict[str, Any]], Body(max_length=importer.MAX_ROWS)]) -> Any:
     """Insert or replace lessons by id; errors name the row (1-based position), column and reason."""
-    importer.require_importer(user)
     return _import(conn, user, list(enumerate(rows, start=1)), "timetable:json")
 
 
 @router.post("/lessons/timetable/upload", response_model=ImportResult, status_code=201,
              responses={**problems(403, 413), **problems(422, model=ImportProblem)},
              summary="Import a timetable file (CSV or XLSX); all or nothing")
-def import_file(file: UploadFile, conn: Conn, user: CurrentUser) -> Any:
+def import_file(file: UploadFile, conn: Conn, user: Importer) -> Any:
     """Columns: id, kind, subject, main_device_id, community_code, weekday, starts_at, ends_at,
     valid_from, valid_until, receivers (`id;id` or `id:class;id:class`). Errors name the spreadsheet row."""
-    importer.require_importer(user)
     rows, errors = importer.rows_from_file(file.filename or "", file.file.read(importer.MAX_BYTES + 1))
     if errors:
         return _refused(errors)
@@ -124,10 +119,8 @@ def import_file(file: UploadFile, conn: Conn, user: CurrentUser) -> Any:
 
 @router.post("/lessons/match", response_model=MatchOut, summary="Recompute the sessions of a day range (admin)",
              responses=problems(403))
-def match(body: MatchIn, conn: Conn, user: CurrentUser) -> MatchOut:
+def match(body: MatchIn, conn: Conn, user: role({"admin"}, "recompute sessions")) -> MatchOut:
     """Rebuild sessions from the timetable and the devices' reports; counts are those inside the caller's scope."""
-    if user.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins may recompute sessions")
     span = (body.day_to - body.day_from).days
     if not 0 <= span < lesson_settings().max_match_days:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,

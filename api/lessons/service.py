@@ -28,7 +28,8 @@ from api.lessons.models import (
 )
 from api.scopes.access import bounded
 from api.scopes.models import Scope
-from api.scopes.service import CHILD_KEY, children
+from api.scopes.service import children
+from core.scope import child_key
 from core.settings import platform_settings
 from rollups.settings import lesson_settings
 
@@ -133,7 +134,7 @@ def _figures(kind: str, n: dict) -> LessonFigures:
 def _numbers(conn: Connection, scope: Scope, user: User, params: dict) -> dict[tuple[str, str], dict]:
     """Numerators and denominators per (child, kind); each is additive across children."""
     where, extra = bounded(scope.level, user=user)
-    key = sql.SQL(CHILD_KEY.get(scope.level, "s.code"))
+    key = child_key(scope.level)
     params = {"scope_code": scope.code, **extra, **params}
     numbers: dict[tuple[str, str], dict] = defaultdict(dict)
     for query in (_DELIVERED, _RECEIVED, _PAIRS):

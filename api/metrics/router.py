@@ -2,22 +2,19 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
-from api.deps import Conn, CurrentUser
+from api.deps import Conn, CurrentUser, PathScope
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbText
 from api.metrics import service, trends
 from api.metrics.catalogue import FIGURES
 from api.metrics.models import FigureInfo, Figures, Ranking, Trend
-from api.scopes.access import resolve
-from api.scopes.models import Level
 from api.targets.service import attach
 
 router = APIRouter(prefix="/api/v1", tags=["figures"])
 
-Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421300"])]
 FigureKey = Annotated[DbText, Query(max_length=64, examples=["online_rate"])]
 DEFAULT_KEYS = ["devices", "online", "online_rate", "board_online_rate", "recorder_online_rate",
                 "gateway_online_rate", "boards_in_use_now", "recorders_live_now", "silent_devices"]
@@ -43,11 +40,10 @@ def catalogue(_user: CurrentUser) -> list[FigureInfo]:
 
 @router.get("/scopes/{level}/{code}/figures", response_model=Figures,
             summary="Figures of a scope and of each child, with the targets that apply")
-def figures(level: Level, code: Code, conn: Conn, user: CurrentUser,
+def figures(scope: PathScope, conn: Conn, user: CurrentUser,
             keys: Annotated[DbText | None, Query(max_length=1000, description="comma-separated figure keys",
                                               examples=["online_rate,boards_in_use_now"])] = None) -> Figures:
     """Each figure for the scope and each child; `keys` picks figures (default: availability now)."""
-    scope = resolve(conn, user, level, code)
     wanted = _known([k.strip() for k in keys.split(",") if k.strip()]) if keys else DEFAULT_KEYS
     result = service.compute(conn, scope, user, wanted)
     return attach(conn, result, service.local_date(conn, result.as_of))
@@ -55,11 +51,10 @@ def figures(level: Level, code: Code, conn: Conn, user: CurrentUser,
 
 @router.get("/scopes/{level}/{code}/ranking", response_model=Ranking,
             summary="Children ranked by a figure (format=csv|xlsx to export)", responses=EXPORT_RESPONSES)
-def ranking(level: Level, code: Code, conn: Conn, user: CurrentUser, figure: FigureKey = "online_rate",
+def ranking(scope: PathScope, conn: Conn, user: CurrentUser, figure: FigureKey = "online_rate",
             order: Literal["worst", "best"] = "worst", limit: Annotated[int, Query(ge=1, le=10_000)] = 10,
             format: ExportFormat = "json") -> Ranking | Response:  # noqa: A002 - query name
     """The worst (or best) children by one figure, with their target status."""
-    scope = resolve(conn, user, level, code)
     _known([figure])
     result = service.compute(conn, scope, user, [figure])
     result = attach(conn, result, service.local_date(conn, result.as_of))
@@ -68,16 +63,15 @@ def ranking(level: Level, code: Code, conn: Conn, user: CurrentUser, figure: Fig
         rows = [{"rank": i.rank, "level": i.level, "code": i.code, "name": i.name, "value": i.value,
                  "target_status": i.target.status if i.target else None} for i in items]
         return table_response(rows, ("rank", "level", "code", "name", "value", "target_status"), format,
-                              f"ranking-{figure}-{code}")
+                              f"ranking-{figure}-{scope.code}")
     return Ranking(scope=scope, figure=_info(figure), order=order, items=items)
 
 
 @router.get("/scopes/{level}/{code}/trend", response_model=Trend, summary="A figure over time, from the rollups")
-def trend(level: Level, code: Code, conn: Conn, user: CurrentUser, figure: FigureKey = "online_rate",
+def trend(scope: PathScope, conn: Conn, user: CurrentUser, figure: FigureKey = "online_rate",
           bucket: Literal["hour", "day", "week"] = "day",
           days: Annotated[int, Query(ge=1, le=366)] = 30) -> Trend:
     """The figure per hour, day or week over the last `days` days."""
-    scope = resolve(conn, user, level, code)
     if not trends.has_trend(figure):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"figure {figure!r} has no trend; trends exist for: {', '.join(trends.TRENDS)}")

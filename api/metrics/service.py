@@ -12,8 +12,9 @@ from api.metrics.models import ChildFigures, Figures, FigureValue, RankedChild
 from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
-from api.scopes.service import CHILD_KEY, children
+from api.scopes.service import children
 from core.calendar import SchoolCalendar, load_calendar
+from core.scope import child_key
 from core.settings import platform_settings
 from rollups.school_now import ensure_fresh
 
@@ -59,13 +60,13 @@ def _combine(f: Figure, rows: list[tuple[float | None, float | None]]) -> Figure
     return FigureValue(value=_value(f, num, den), num=num, den=den)
 
 
-def _query(f_group: list[Figure], child_key: str, where: sql.Composable) -> sql.Composed:
+def _query(f_group: list[Figure], child: sql.Composable, where: sql.Composable) -> sql.Composed:
     first = f_group[0]
     columns = sql.SQL(", ").join(
         sql.SQL("({}) AS {}, ({}) AS {}").format(sql.SQL(f.num), sql.Identifier(f"num_{f.key}"),
                                                  sql.SQL(f.den), sql.Identifier(f"den_{f.key}"))
         for f in f_group)
-    return sql.SQL(first.template).format(child=sql.SQL(child_key), columns=columns, where=where,
+    return sql.SQL(first.template).format(child=child, columns=columns, where=where,
                                           extra=sql.SQL(first.extra))
 
 
@@ -76,14 +77,14 @@ def compute(conn: Connection, scope: Scope, user: User, keys: list[str], now: da
         now = ensure_fresh(conn, metrics_settings().now_max_age_s) or now
     where, params = bounded(scope.level, user=user)
     params |= {"scope_code": scope.code} | window_params(conn, now)
-    child_key = CHILD_KEY.get(scope.level, "s.code")
+    child = child_key(scope.level)
     groups: dict[tuple[str, str], list[Figure]] = defaultdict(list)
     for key in keys:
         f = FIGURES[key]
         groups[(f.template, f.extra)].append(f)
     rows_by_child: dict[str, dict[str, tuple]] = defaultdict(dict)
     for group in groups.values():
-        for row in conn.execute(_query(group, child_key, where), params):
+        for row in conn.execute(_query(group, child, where), params):
             for f in group:
                 rows_by_child[row["child"]][f.key] = (row[f"num_{f.key}"], row[f"den_{f.key}"])
     kids = children(conn, scope, user)

@@ -4,10 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Level = Literal["province", "city", "county", "school", "community"]
-CHILD_LEVEL: dict[str, str | None] = {
-    "province": "city", "city": "county", "county": "school", "community": "school", "school": None,
-}
+from core.scope import Level
 
 
 class ScopeRef(BaseModel):

@@ -15,25 +15,18 @@ from api.scopes.models import (
     Scope,
     ScopeRef,
 )
+from core.scope import child_key, children_query
 from rollups.school_now import ensure_fresh
 
 KINDS = ("board", "recorder", "gateway")
-
-# For each level, the column of `school` (alias s) that names its children.
-CHILD_KEY = {"province": "s.city_code", "city": "s.county_code", "county": "s.code", "community": "s.code"}
-
-_CHILD_NAMES = {
-    "province": "SELECT 'city' AS level, code, name FROM city WHERE province_code = %(scope_code)s ORDER BY code",
-    "city": "SELECT 'county' AS level, code, name FROM county WHERE city_code = %(scope_code)s ORDER BY code",
-}
 
 
 def children(conn: Connection, scope: Scope, user: User) -> list[ScopeRef]:
     """The child scopes the user may see, in code order."""
     if scope.child_level is None:
         return []
-    if scope.level in _CHILD_NAMES:
-        rows = conn.execute(_CHILD_NAMES[scope.level], {"scope_code": scope.code}).fetchall()
+    if scope.child_level != "school":
+        rows = conn.execute(children_query(scope.level), {"scope_code": scope.code}).fetchall()
     else:
         where, params = bounded(scope.level, user=user)
         query = sql.SQL("SELECT 'school' AS level, s.code, s.name FROM school s WHERE {} ORDER BY s.code").format(where)
@@ -58,7 +51,7 @@ def overview(conn: Connection, scope: Scope, user: User) -> Overview:
     """Availability now for the scope and each child: devices, online, online rate by kind."""
     as_of = ensure_fresh(conn, metrics_settings().now_max_age_s) or datetime.now(UTC)
     where, params = bounded(scope.level, user=user)
-    key = sql.SQL(CHILD_KEY.get(scope.level, "s.code"))
+    key = child_key(scope.level)
     query = sql.SQL("""
         SELECT {key} AS child, n.kind, sum(n.devices) AS devices, sum(n.online) AS online
         FROM school s JOIN school_now n ON n.school_code = s.code

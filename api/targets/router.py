@@ -4,25 +4,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import Conn, CurrentUser
+from api.deps import Conn, CurrentUser, PathScope, role
 from api.errors import problems
 from api.metrics import service as metrics
 from api.metrics.models import RankedChild
-from api.scopes.access import resolve
-from api.scopes.models import Level, ScopeRef
+from api.scopes.models import ScopeRef
 from api.targets import service
 from api.targets.models import Target, TargetIn, TargetProgress
 
 router = APIRouter(prefix="/api/v1", tags=["targets"])
 
-Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421300"])]
-
 
 @router.get("/scopes/{level}/{code}/targets", response_model=list[TargetProgress],
             summary="Targets that apply to a scope, its standing, and its children's league table")
-def progress(level: Level, code: Code, conn: Conn, user: CurrentUser) -> list[TargetProgress]:
+def progress(scope: PathScope, conn: Conn, user: CurrentUser) -> list[TargetProgress]:
     """Every target set on the scope or above it, with attainment ranked worst first."""
-    scope = resolve(conn, user, level, code)
     path = [*scope.parents, ScopeRef(level=scope.level, code=scope.code, name=scope.name)]
     targets = service.targets_on(conn, path)
     if not targets:
@@ -44,9 +40,10 @@ def progress(level: Level, code: Code, conn: Conn, user: CurrentUser) -> list[Ta
 
 @router.post("/scopes/{level}/{code}/targets", response_model=Target, status_code=201,
              summary="Set a target on a scope (it applies to the scope and below)", responses=problems(403))
-def set_target(level: Level, code: Code, body: TargetIn, conn: Conn, user: CurrentUser) -> Target:
+def set_target(scope: PathScope, body: TargetIn, conn: Conn,
+               user: role(service.SETTER_ROLES, "set targets")) -> Target:
     """Set (or replace, for the same figure and deadline) a target; audited."""
-    return service.create(conn, user, resolve(conn, user, level, code), body)
+    return service.create(conn, user, scope, body)
 
 
 @router.get("/targets/{target_id}", response_model=Target, summary="One target")
@@ -56,6 +53,7 @@ def get_target(target_id: Annotated[int, Path(ge=1, le=2**62)], conn: Conn, user
 
 
 @router.delete("/targets/{target_id}", status_code=204, summary="Withdraw a target", responses=problems(403))
-def delete_target(target_id: Annotated[int, Path(ge=1, le=2**62)], conn: Conn, user: CurrentUser) -> None:
+def delete_target(target_id: Annotated[int, Path(ge=1, le=2**62)], conn: Conn,
+                  user: role(service.SETTER_ROLES, "withdraw targets")) -> None:
     """Withdraw a target set within the user's own scope; audited."""
     service.delete(conn, user, target_id)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.alerts import router as alerts_router
-from tests.fixtures.app import SEEDED_BOARD, SEEDED_COMMUNITY, login, seed_one_of_everything
+from api.patrol import router as patrol_router
+from tests.fixtures.app import SEEDED_BOARD, login, seed_one_of_everything
 
 LATER = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
 NOW = datetime.now(UTC).isoformat()
@@ -35,14 +35,6 @@ REFUSED = [
      {"json": {"ends_at": LATER, "reason": "维\x00护"}}, 422, "reason"),
     ("silence in the year 1", "POST", SILENCES,
      {"json": {"ends_at": "0001-01-01T00:00:00+05:00", "reason": "维护"}}, 422, "ends_at"),
-    ("silence over a community", "POST", f"/api/v1/scopes/community/{SEEDED_COMMUNITY}/silences",
-     {"json": {"ends_at": LATER, "reason": "维护"}}, 422, "not a community"),
-    ("maintenance over a community", "POST", f"/api/v1/scopes/community/{SEEDED_COMMUNITY}/maintenance",
-     {"json": {"starts_at": NOW, "ends_at": LATER, "reason": "维护"}}, 422, "not a community"),
-    ("rule override for a community", "PUT", f"/api/v1/scopes/community/{SEEDED_COMMUNITY}/patrol/rules/storage_low",
-     {"json": {"min_free_gb": 10}}, 422, "not a community"),
-    ("patrol round of a community", "POST", f"/api/v1/scopes/community/{SEEDED_COMMUNITY}/patrol/rounds",
-     {}, 422, "not a community"),
     ("NUL in command params", "POST", f"/api/v1/devices/{SEEDED_BOARD}/commands",
      {"json": {"name": "notice", "params": {"text": "a\x00b"}}}, 422, "params"),
     ("NUL deep in command params", "POST", "/api/v1/scopes/county/421303/commands",
@@ -104,7 +96,7 @@ def test_input_the_database_cannot_store_is_refused_with_a_reason(api, admin, me
 
 
 def test_a_refusal_that_reaches_the_database_is_a_4xx_and_logged(api, admin, monkeypatch, caplog):
-    monkeypatch.setattr(alerts_router, "_known_rule", lambda *_: None)  # open a validation gap on purpose
+    monkeypatch.setattr(patrol_router, "_known_rule", lambda *_: None)  # open a validation gap on purpose
     with caplog.at_level(logging.ERROR, logger="api.errors"):
         r = api.post(SILENCES, json={"ends_at": LATER, "reason": "维护", "rule_id": "no_such_rule"}, headers=admin)
     assert r.status_code == 422, r.text

@@ -1,8 +1,7 @@
-"""Glue between the API's scopes and the patrol package: resolve, check, call, audit."""
+"""Glue between the API's scopes and the patrol package: check, call, audit."""
 
 from datetime import UTC, datetime
 
-from fastapi import HTTPException, status
 from psycopg import Connection
 
 from api import audit
@@ -16,12 +15,6 @@ WRITE_ROLES = {"admin", "manager", "operations"}
 def now() -> datetime:
     """The time a request acts at."""
     return datetime.now(UTC)
-
-
-def require(user: User, roles: set[str], action: str) -> None:
-    """403 unless the user's role may do this."""
-    if user.role not in roles:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not {action}")
 
 
 def visible_alert(conn: Connection, user: User, alert_id: int) -> dict:
@@ -45,7 +38,7 @@ def visible_order(conn: Connection, user: User, order_id: int) -> dict:
 _SUMMARY = """
 SELECT severity, count(*) FILTER (WHERE inhibited_by IS NULL) AS shown,
        count(*) FILTER (WHERE inhibited_by IS NOT NULL) AS inhibited
-FROM alert WHERE state IN ('firing', 'acknowledged') AND patrol_school_in_scope(%s, %s, school_code)
+FROM alert WHERE state IN ('firing', 'acknowledged') AND school_in_scope(%s, %s, school_code)
 GROUP BY severity
 """
 

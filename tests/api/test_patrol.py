@@ -98,3 +98,75 @@ def test_silences_and_rule_changes_are_checked(api, incident):
     assert bad.status_code == 422
     assert api.patch("/api/v1/patrol/rules/device_offline", json={"for_s": 60}, headers=headers).status_code == 403
     assert len(api.get("/api/v1/patrol/rules", headers=headers).json()) >= 10
+
+
+COMMUNITY = "C42130388"
+
+
+@pytest.fixture
+def community(db, registry):
+    """A community of a school in 曾都 and one in 江岸 (another city), a school outside it, a firing alert at
+    each school; an operations user and a manager of the community, and a user of another county."""
+    registry.area()
+    registry.area(city="420100", county="420102", names=("湖北省", "武汉市", "江岸区"))
+    schools = {"lead": registry.school(), "member": registry.school(county="420102", city="420100"),
+               "outsider": registry.school()}
+    db.execute("INSERT INTO community (code, name, kind, lead_school_code, county_code) "
+               "VALUES (%s, '跨区教联体', 'collaborative', %s, '421303')", (COMMUNITY, schools["lead"]))
+    db.execute("INSERT INTO community_member VALUES (%s, %s, 'lead', NULL), (%s, %s, 'member', NULL)",
+               (COMMUNITY, schools["lead"], COMMUNITY, schools["member"]))
+    alerts = {name: _alert(db, "device_offline", registry.device(school), school) for name, school in schools.items()}
+    registry.user("community-ops", "community", COMMUNITY, role="operations")
+    registry.user("community-manager", "community", COMMUNITY, role="manager")
+    registry.user("jiangan", "county", "420102", role="admin")
+    return {"schools": schools, "alerts": alerts}
+
+
+def test_a_community_user_sees_the_alerts_of_its_member_schools_only(api, community):
+    headers = login(api, "community-ops")
+    base = f"/api/v1/scopes/community/{COMMUNITY}"
+    mine = {community["alerts"]["lead"], community["alerts"]["member"]}
+    assert {a["id"] for a in api.get(f"{base}/alerts", headers=headers).json()} == mine
+    assert api.get(f"{base}/alerts/summary", headers=headers).json()["open"] == 2
+    by_school = api.get(f"{base}/alerts/by-school", headers=headers).json()
+    assert {s["school_code"] for s in by_school} == {community["schools"]["lead"], community["schools"]["member"]}
+    assert api.get(f"/api/v1/alerts/{community['alerts']['member']}", headers=headers).status_code == 200
+    assert api.get(f"/api/v1/alerts/{community['alerts']['outsider']}", headers=headers).status_code == 404
+    times = api.get(f"{base}/response-times", headers=headers).json()
+    assert [(t["scope_code"], t["fired"]) for t in times] == [(COMMUNITY, 2)]
+
+
+def test_a_community_user_silences_plans_maintenance_and_runs_rounds_for_the_community(api, db, community):
+    headers = login(api, "community-ops")
+    base = f"/api/v1/scopes/community/{COMMUNITY}"
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    silence = api.post(f"{base}/silences", json={"ends_at": later, "reason": "联校检修"}, headers=headers)
+    assert silence.status_code == 201, silence.text
+    window = api.post(f"{base}/maintenance", json={"starts_at": datetime.now(UTC).isoformat(), "ends_at": later,
+                                                   "reason": "线路改造"}, headers=headers)
+    assert window.status_code == 201, window.text
+    override = api.put(f"{base}/patrol/rules/storage_low", json={"min_free_gb": 20},
+                       headers=login(api, "community-manager"))
+    assert override.status_code == 204, override.text
+    made = api.post(f"{base}/patrol/rounds", headers=headers)
+    assert made.status_code == 201, made.text
+    report = api.get(f"/api/v1/patrol/rounds/{made.json()['id']}", headers=headers).json()
+    assert {f["alert_id"] for f in report["findings"]} == {community["alerts"]["lead"], community["alerts"]["member"]}
+    assert [r["id"] for r in api.get(f"{base}/patrol/rounds", headers=headers).json()] == [made.json()["id"]]
+    stored = [(r["scope_level"], r["scope_code"]) for r in db.execute(
+        "SELECT scope_level, scope_code FROM silence UNION ALL SELECT scope_level, scope_code FROM maintenance_window "
+        "UNION ALL SELECT scope_level, scope_code FROM patrol_rule_override")]
+    assert stored == [("community", COMMUNITY)] * 3
+
+
+def test_a_user_of_another_scope_finds_no_such_community(api, community):
+    headers = login(api, "jiangan")  # an admin of the member school's county, not of the community
+    base = f"/api/v1/scopes/community/{COMMUNITY}"
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    answers = [api.get(f"{base}/alerts", headers=headers), api.get(f"{base}/alerts/summary", headers=headers),
+               api.post(f"{base}/silences", json={"ends_at": later, "reason": "联校检修"}, headers=headers),
+               api.post(f"{base}/maintenance", json={"starts_at": datetime.now(UTC).isoformat(), "ends_at": later,
+                                                     "reason": "线路改造"}, headers=headers),
+               api.post(f"{base}/patrol/rounds", headers=headers),
+               api.get(f"{base}/patrol/rounds", headers=headers)]
+    assert [r.status_code for r in answers] == [404] * len(answers)

@@ -1,1 +1,0 @@
-"""Alerts and the smart patrol through the API: alerts, silences, work orders, rules, rounds, 巡课."""

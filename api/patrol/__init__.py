@@ -1,0 +1,1 @@
+"""The smart patrol through the API: alerts, silences, work orders, rules, rounds, 巡课."""
