@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from core.settings import platform_settings
+from core.settings import school_zone
 
 # The usual periods of a Chinese primary/junior school day (40-minute lessons).
 LESSON_PERIODS: tuple[tuple[time, time], ...] = (
@@ -30,7 +30,7 @@ class SchoolCalendar:
     """Which dates are school days, from weekdays plus the calendar_day exceptions."""
 
     exceptions: dict[date, bool]
-    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(platform_settings().timezone))
+    tz: ZoneInfo = field(default_factory=school_zone)
 
     def is_school_day(self, day: date) -> bool:
         """True on a weekday that is not a holiday, or on a make-up weekend day."""
@@ -61,4 +61,4 @@ class SchoolCalendar:
 def load_calendar(conn, tz: str | None = None) -> SchoolCalendar:
     """The school calendar as stored in the database, in `tz` (by default COCKPIT_TIMEZONE)."""
     rows = conn.execute("SELECT day, is_school_day FROM calendar_day").fetchall()
-    return SchoolCalendar({r["day"]: r["is_school_day"] for r in rows}, ZoneInfo(tz or platform_settings().timezone))
+    return SchoolCalendar({r["day"]: r["is_school_day"] for r in rows}, school_zone(tz))

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,3 +96,8 @@ class PlatformSettings(BaseSettings):
 def platform_settings() -> PlatformSettings:
     """The platform settings, read once from the environment."""
     return PlatformSettings()
+
+
+def school_zone(name: str | None = None) -> ZoneInfo:
+    """The schools' time zone: `name` if given, else the platform's COCKPIT_TIMEZONE."""
+    return ZoneInfo(name or platform_settings().timezone)

@@ -192,9 +192,11 @@ def collect(conn: Connection, checks: list[Check], params: dict) -> None:
         conn.execute(sql.SQL(_COLLECT).format(check=sql.SQL(check.sql)), params)
 
 
-def run_cycle(conn: Connection, now: datetime, calendar: SchoolCalendar, tz: str = "Asia/Shanghai",
+def run_cycle(conn: Connection, now: datetime, calendar: SchoolCalendar, tz: str | None = None,
               *, only: set[str] | None = None) -> CycleResult:
-    """Evaluate the due rules (or `only` these) at `now` and update every alert, in one transaction."""
+    """Evaluate the due rules (or `only` these) at `now` and update every alert, in one transaction;
+    days in `tz`, by default the calendar's zone."""
+    tz = tz or calendar.tz.key
     clock = Clock.at(now, calendar)
     with conn.transaction():
         rules = [r for r in due_rules(conn, now) if only is None or r["id"] in only]
@@ -228,7 +230,7 @@ def settle(conn: Connection, now: datetime) -> None:
 
 
 def device_went_offline(conn: Connection, device_id: str, at: datetime, now: datetime,
-                        calendar: SchoolCalendar, tz: str = "Asia/Shanghai") -> None:
+                        calendar: SchoolCalendar, tz: str | None = None) -> None:
     """The immediate path for a last will: evaluate the offline rules at once.
 
     The ingest may not have stored the status yet, so the device's state is brought

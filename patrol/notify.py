@@ -21,6 +21,7 @@ import httpx
 from psycopg import Connection
 
 from core.mqtt import MqttLink, Outgoing
+from core.settings import school_zone
 from patrol.routing import escalate_overdue
 from patrol.settings import PatrolSettings
 
@@ -89,11 +90,11 @@ class Notice:
 class Notifier:
     """Sends notices on every channel a team has, and logs each attempt."""
 
-    def __init__(self, settings: PatrolSettings, *, link: MqttLink | None = None, tz: str = "Asia/Shanghai",
+    def __init__(self, settings: PatrolSettings, *, link: MqttLink | None = None, tz: str | None = None,
                  http: httpx.Client | None = None) -> None:
         self.settings = settings
         self.link = link
-        self.tz = ZoneInfo(tz)
+        self.tz = school_zone(tz)
         self.http = http or httpx.Client(timeout=settings.webhook_timeout_s)
         self.sent = 0
         self.failed = 0

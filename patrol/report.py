@@ -15,6 +15,7 @@ from openpyxl.styles import Font
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from core.settings import school_zone
 from patrol.workorders import response_times
 
 _CHECKED = """
@@ -56,10 +57,10 @@ FROM prev p WHERE NOT EXISTS (SELECT 1 FROM cur c WHERE c.rule_id = p.rule_id AN
 _CHANGE_LABEL = {"new": "新发现", "ongoing": "持续", "cleared": "已消除"}
 
 
-def run_round(conn: Connection, scope_level: str, scope_code: str, now: datetime, *, tz: str = "Asia/Shanghai",
+def run_round(conn: Connection, scope_level: str, scope_code: str, now: datetime, *, tz: str | None = None,
               trigger: str = "on_demand") -> int:
     """Patrol a scope now: record what was checked and found; return the round's id."""
-    day = now.astimezone(ZoneInfo(tz)).date()
+    day = now.astimezone(school_zone(tz)).date()
     scope = {"level": scope_level, "code": scope_code, "day": day}
     with conn.transaction():
         checked = {
@@ -98,9 +99,9 @@ def _round(value) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def daily_rounds(conn: Connection, now: datetime, *, tz: str = "Asia/Shanghai") -> list[int]:
+def daily_rounds(conn: Connection, now: datetime, *, tz: str | None = None) -> list[int]:
     """The daily round of every scope an ops team owns, unless it already ran today."""
-    day = now.astimezone(ZoneInfo(tz)).date()
+    day = now.astimezone(school_zone(tz)).date()
     scopes = conn.execute(
         """SELECT DISTINCT t.scope_level, t.scope_code FROM ops_team t
            WHERE NOT EXISTS (SELECT 1 FROM patrol_round r WHERE r.scope_level = t.scope_level
@@ -136,9 +137,9 @@ def _finding_row(f: dict, tz: ZoneInfo) -> tuple:
             f["state"], f["summary"], f["first_seen"].astimezone(tz).strftime("%Y-%m-%d %H:%M"))
 
 
-def render_html(report: dict, tz: str = "Asia/Shanghai") -> str:
+def render_html(report: dict, tz: str | None = None) -> str:
     """A round (from load_round) as a self-contained HTML page."""
-    zone = ZoneInfo(tz)
+    zone = school_zone(tz)
     e = html.escape
     s, checked = report["summary"], report["checked"]
     devices = "".join(f"<tr><td>{e(k)}</td><td>{v['devices']}</td><td>{v['online']}</td></tr>"
@@ -163,9 +164,9 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body>
 <table><tr>{head}</tr>{rows}</table></body></html>"""
 
 
-def render_xlsx(report: dict, tz: str = "Asia/Shanghai") -> bytes:
+def render_xlsx(report: dict, tz: str | None = None) -> bytes:
     """A round (from load_round) as an Excel workbook: a summary sheet and a findings sheet."""
-    zone = ZoneInfo(tz)
+    zone = school_zone(tz)
     book = Workbook()
     summary = book.active
     summary.title = "概况"
@@ -209,8 +210,8 @@ ORDER BY school_code, role, room
 
 
 def classrooms_in_session(conn: Connection, scope_level: str, scope_code: str, now: datetime,
-                          tz: str = "Asia/Shanghai") -> list[dict]:
+                          tz: str | None = None) -> list[dict]:
     """The 巡课 list: recorders streaming now and receiving boards in a running lesson, with snapshot stats."""
-    local = now.astimezone(ZoneInfo(tz))
+    local = now.astimezone(school_zone(tz))
     return conn.execute(_IN_SESSION, {"level": scope_level, "code": scope_code, "today": local.date(),
                                       "local_time": local.time().replace(tzinfo=None)}).fetchall()

@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from api.inputs import DbDate, DbText
+from api.metrics.models import Bands
 from api.scopes.models import Scope, ScopeRef
 
 LessonKind = Literal["dedicated", "master", "elite"]
@@ -157,6 +158,7 @@ class LessonSummary(BaseModel):
     as_of: datetime
     figures: list[LessonFigures]
     children: list[ChildLessons]
+    opening_rate_bands: Bands = Field(description="the colour bands of 开课率")
 
 
 class SessionRow(BaseModel):

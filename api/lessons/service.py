@@ -26,6 +26,8 @@ from api.lessons.models import (
     SessionRow,
     WeekFigures,
 )
+from api.metrics.models import Bands
+from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import children
@@ -169,6 +171,7 @@ def summary(conn: Connection, scope: Scope, user: User, week: str | None, now: d
         figures=[_figures(kind, _combine([v for (_, k), v in numbers.items() if k == kind])) for kind in KINDS],
         children=[ChildLessons(**kid.model_dump(), figures=[_figures(kind, numbers.get((kid.code, kind), {}))
                                                              for kind in KINDS]) for kid in kids],
+        opening_rate_bands=Bands(good=metrics_settings().opening_rate_good, fair=metrics_settings().opening_rate_fair),
     )
 
 

@@ -8,6 +8,13 @@ from pydantic import BaseModel, Field
 from api.scopes.models import Scope, ScopeRef
 
 
+class Bands(BaseModel):
+    """Where a rate turns from good to fair to poor (METRICS_*_GOOD, METRICS_*_FAIR)."""
+
+    good: float = Field(description="at or above: good")
+    fair: float = Field(description="at or above (and below good): fair; below: poor")
+
+
 class FigureInfo(BaseModel):
     """A figure of the catalogue."""
 
@@ -17,6 +24,7 @@ class FigureInfo(BaseModel):
     unit: str
     better: Literal["higher", "lower"]
     description: str
+    bands: Bands | None = Field(None, description="the colour bands of a rate, where the bureau sets them")
 
 
 class TargetStatus(BaseModel):

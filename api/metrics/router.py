@@ -10,7 +10,8 @@ from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbText
 from api.metrics import service, trends
 from api.metrics.catalogue import FIGURES
-from api.metrics.models import FigureInfo, Figures, Ranking, Trend
+from api.metrics.models import Bands, FigureInfo, Figures, Ranking, Trend
+from api.metrics.settings import metrics_settings
 from api.targets.service import attach
 
 router = APIRouter(prefix="/api/v1", tags=["figures"])
@@ -22,7 +23,11 @@ DEFAULT_KEYS = ["devices", "online", "online_rate", "board_online_rate", "record
 
 def _info(key: str) -> FigureInfo:
     f = FIGURES[key]
-    return FigureInfo(key=f.key, zh=f.zh, en=f.en, unit=f.unit, better=f.better, description=f.description)
+    settings = metrics_settings()
+    bands = (Bands(good=settings.online_rate_good, fair=settings.online_rate_fair)
+             if key.endswith("online_rate") else None)
+    return FigureInfo(key=f.key, zh=f.zh, en=f.en, unit=f.unit, better=f.better, description=f.description,
+                      bands=bands)
 
 
 def _known(keys: list[str]) -> list[str]:

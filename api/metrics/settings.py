@@ -17,8 +17,11 @@ class MetricsSettings(BaseSettings):
     silent_hours: int = 24  # a device quiet this long counts as silent
     poor_loss_pct: float = 5.0  # campus-network vendor band: < 3 good, 3–5 fair, ≥ 5 poor
     fair_loss_pct: float = 3.0
+    # colour bands the cockpit draws rates in (≥ good: green, ≥ fair: amber, below: red)
     online_rate_good: float = 0.95
     online_rate_fair: float = 0.85
+    opening_rate_good: float = 0.90
+    opening_rate_fair: float = 0.75
 
 
 @lru_cache

@@ -145,3 +145,21 @@ def test_use_figures_and_trends_come_from_the_rollups(api, db, registry):
     assert all(p["den"] == 2 * 60 for p in points)
     bad = api.get("/api/v1/scopes/county/421303/trend?figure=devices", headers=headers)
     assert bad.status_code == 422 and "no trend" in bad.json()["detail"]
+
+
+def test_the_catalogue_carries_the_bands_the_bureau_set(api, province, monkeypatch):
+    """The cockpit colours rates by the API's settings, not by numbers of its own."""
+    from api.metrics.settings import metrics_settings
+
+    monkeypatch.setenv("METRICS_ONLINE_RATE_GOOD", "0.97")
+    metrics_settings.cache_clear()
+    try:
+        figures = {f["key"]: f for f in api.get("/api/v1/figures", headers=login(api, "province")).json()}
+        assert figures["online_rate"]["bands"] == {"good": 0.97, "fair": 0.85}
+        assert figures["board_online_rate"]["bands"]["good"] == 0.97
+        assert figures["devices"]["bands"] is None
+        lessons = api.get("/api/v1/scopes/province/420000/lessons/summary", headers=login(api, "province")).json()
+        assert lessons["opening_rate_bands"] == {"good": 0.90, "fair": 0.75}
+    finally:
+        monkeypatch.delenv("METRICS_ONLINE_RATE_GOOD")
+        metrics_settings.cache_clear()
