@@ -35,6 +35,18 @@ class DevicePage(BaseModel):
     items: list[DeviceRow]
 
 
+class CounterAnomalyOut(BaseModel):
+    """A reading whose cumulative counter reset or jumped, so it was not counted in full."""
+
+    time: datetime
+    counter: Literal["active_use_s", "dropped_frames"]
+    kind: Literal["reset", "jump"]
+    previous: int
+    value: int
+    elapsed_s: float
+    counted: int
+
+
 class DeviceDetail(DeviceRow):
     """A device with its last values."""
 
@@ -44,6 +56,8 @@ class DeviceDetail(DeviceRow):
     streaming: bool | None
     last_values: dict[str, Any]
     installed_on: str | None = None
+    counter_anomalies_30d: int = Field(0, description="readings in the last 30 days whose counter reset or jumped")
+    counter_anomalies: list[CounterAnomalyOut] = Field(default_factory=list, description="the latest ten")
 
 
 class DeviceEventOut(BaseModel):

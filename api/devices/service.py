@@ -64,7 +64,12 @@ def get_device(conn: Connection, user: User, device_id: str) -> DeviceDetail:
     if row is None:
         raise NOT_FOUND
     resolve(conn, user, "school", row["school_code"])  # 404 when the school is outside the user's scope
-    return DeviceDetail(**row)
+    anomalies = conn.execute(
+        "SELECT time, counter, kind, previous, value, elapsed_s, counted, "
+        "count(*) FILTER (WHERE time > now() - interval '30 days') OVER () AS recent "
+        "FROM counter_anomaly WHERE device_id = %s ORDER BY time DESC LIMIT 10", (device_id,)).fetchall()
+    return DeviceDetail(**row, counter_anomalies_30d=anomalies[0]["recent"] if anomalies else 0,
+                        counter_anomalies=anomalies)
 
 
 def history(conn: Connection, device: DeviceDetail, hours: int) -> list[dict]:

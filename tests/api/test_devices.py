@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
 
@@ -127,3 +127,21 @@ def test_scope_commands_reach_every_device_of_a_kind(db, registry, api):
     rows = db.execute("SELECT device_id FROM device_command WHERE batch_id = %s ORDER BY device_id",
                       (r.json()["batch_id"],)).fetchall()
     assert [x["device_id"] for x in rows] == sorted(boards)
+
+
+def test_a_device_shows_its_counter_anomalies(db, registry, api):
+    """A board whose counter jumped, then reset, shows both on its own page, newest first; only the
+    reset was in the last 30 days."""
+    mine, _theirs = _two_counties(registry)
+    board = registry.device(mine)
+    registry.user("school-user", "school", mine)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for at, value in ((now - timedelta(days=40), 28_600), (now - timedelta(days=40, minutes=-1), 28_660),
+                      (now - timedelta(days=40, minutes=-2), 2_903_000), (now - timedelta(days=1), 100),
+                      (now - timedelta(days=1, minutes=-1), 160)):
+        db.execute("INSERT INTO board_telemetry (device_id, time, seq, power_on, screen_on, active_use_s) "
+                   "VALUES (%s, %s, %s, true, true, %s)", (board, at, int(at.timestamp()), value))
+    detail = api.get(f"/api/v1/devices/{board}", headers=login(api, "school-user")).json()
+    assert [(a["counter"], a["kind"], a["previous"], a["value"], a["counted"]) for a in detail["counter_anomalies"]] \
+        == [("active_use_s", "reset", 2_903_000, 100, 0), ("active_use_s", "jump", 28_660, 2_903_000, 0)]
+    assert detail["counter_anomalies_30d"] == 1
