@@ -5,6 +5,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,3 +55,16 @@ def wait_for_shutdown(failed: threading.Event | None = None) -> None:
         signal.signal(sig, lambda *_: stopped.set())
     while not stopped.wait(1) and not (failed and failed.is_set()):
         pass
+
+
+def run_until_shutdown(target: Callable[[threading.Event], object], name: str, join_timeout_s: float = 30) -> None:
+    """Run `target(stop)` on a thread of its own until SIGINT or SIGTERM, then set `stop` and wait
+    up to `join_timeout_s` for it to finish."""
+    stop = threading.Event()
+    worker = threading.Thread(target=target, args=(stop,), name=name)
+    worker.start()
+    try:
+        wait_for_shutdown()
+    finally:
+        stop.set()
+        worker.join(timeout=join_timeout_s)

@@ -128,9 +128,7 @@ def simulate(limit: Annotated[int | None, typer.Option(help="only the first N de
              fault: Annotated[list[str] | None, typer.Option(help="inject DEVICE:FAULT[:MINUTES] at start (repeatable)")]
              = None) -> None:
     """Run the device simulator over every registered device."""
-    import threading
-
-    from core.process import wait_for_shutdown
+    from core.process import run_until_shutdown
     from devices.faults import parse_injection
     from devices.fleet import Fleet
     from devices.settings import simulator_settings
@@ -152,14 +150,7 @@ def simulate(limit: Annotated[int | None, typer.Option(help="only the first N de
             sim.inject(device_id, name, minutes)
         except KeyError as exc:
             raise typer.BadParameter(str(exc), param_hint="--fault") from None
-    stop = threading.Event()
-    runner = threading.Thread(target=sim.run, args=(stop,), name="simulator")
-    runner.start()
-    try:
-        wait_for_shutdown()
-    finally:
-        stop.set()
-        runner.join(timeout=10)
+    run_until_shutdown(sim.run, "simulator", join_timeout_s=10)
 
 
 @app.command("broker-auth")

@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from core.db import open_pool
-from core.process import wait_for_shutdown
+from core.process import run_until_shutdown
 from core.settings import PlatformSettings, platform_settings
 from rollups import school_now
 from rollups.matching import match_sessions
@@ -310,15 +310,9 @@ def match_recent_sessions(conn: psycopg.Connection, tz: str) -> None:
 def run(platform: PlatformSettings, *, interval_s: float = 60.0, now_interval_s: float = 5.0) -> None:
     """Run the service until SIGTERM/SIGINT: its own pool, one worker thread."""
     pool = open_pool(platform.require_database_url(), max_size=2, name="rollups")
-    stop = threading.Event()
-    worker = threading.Thread(target=run_forever, args=(pool, stop), name="rollups",
-                              kwargs={"interval_s": interval_s, "now_interval_s": now_interval_s,
-                                      "tz": platform.timezone,
-                                      "jobs": [lambda conn: match_recent_sessions(conn, platform.timezone)]})
-    worker.start()
     try:
-        wait_for_shutdown()
+        run_until_shutdown(lambda stop: run_forever(
+            pool, stop, interval_s=interval_s, now_interval_s=now_interval_s, tz=platform.timezone,
+            jobs=[lambda conn: match_recent_sessions(conn, platform.timezone)]), "rollups")
     finally:
-        stop.set()
-        worker.join(timeout=30)
         pool.close()
