@@ -18,13 +18,33 @@ def tile(label: str, value: str, tile_id: str, status: str | None = None, note: 
     return html.Div(className=f"tile tile-{status}" if status else "tile", children=children)
 
 
-def error_box(exc: ApiError | Exception, box_id: str, lang: str) -> html.Div:
-    """The API's message, shown where the page's figures would be."""
+ERROR_KEYS = {400: "error.400", 401: "error.401", 403: "error.403", 404: "error.404", 409: "error.409",
+              422: "error.422", 429: "error.429"}
+SHOW_DETAIL = {400, 409, 422}  # the API's own words say what to change; otherwise they are for operators
+
+
+def error_message(exc: ApiError | Exception, lang: str) -> str:
+    """What went wrong in the chosen language, with the HTTP status, e.g. 没有权限查看或执行此操作(403)."""
+    status = getattr(exc, "status", None)
+    if not isinstance(exc, ApiError) or status is None:
+        return t("error.internal", lang)
+    key = ERROR_KEYS.get(status) or ("error.5xx" if status >= 500 else "error.api")
+    return f"{t(key, lang)}({status})" if lang == "zh" else f"{t(key, lang)} ({status})"
+
+
+def error_box(exc: ApiError | Exception, box_id: str, lang: str, back: bool = True) -> html.Div:
+    """What went wrong in words (the API's detail in the tooltip), where the page's figures would be,
+    with a way back: the overview, or the login page when the login has expired."""
     if not getattr(exc, "reached", True):  # the live refresh brings the page back by itself
         return html.Div(className="error", id=box_id, role="alert", title=str(exc),
                         children=html.B(t("error.unreachable", lang)))
-    return html.Div(className="error", id=box_id, role="alert",
-                    children=[html.B(t("error.api", lang) + " "), html.Span(str(exc))])
+    children = [html.B(error_message(exc, lang))]
+    if isinstance(exc, ApiError) and exc.status in SHOW_DETAIL:
+        children.append(html.Span(" " + str(exc), className="error-detail"))
+    if back:
+        target, word = ("/login", "login") if getattr(exc, "status", None) == 401 else ("/", "back.overview")
+        children.append(dcc.Link(t(word, lang), href=target, className="error-back", id=f"{box_id}-back"))
+    return html.Div(className="error", id=box_id, role="alert", title=str(exc), children=children)
 
 
 def empty(lang: str) -> html.Div:
@@ -32,10 +52,12 @@ def empty(lang: str) -> html.Div:
     return html.Div(t("empty", lang), className="empty")
 
 
-def light(status: str | None, lang: str, label: str | None = None) -> html.Span:
-    """A traffic light for a target status (met / behind / missed / no data), optionally with its own label."""
+def light(status: str | None, lang: str, label: str | None = None, title: str | None = None) -> html.Span:
+    """A traffic light for a target status (met / behind / missed / no data), optionally with its own label
+    and a tooltip saying why."""
     status = status or "no_data"
-    return html.Span(label or t(f"status.{status}", lang), className=f"light light-{status}")
+    kwargs = {"title": title} if title else {}
+    return html.Span(label or t(f"status.{status}", lang), className=f"light light-{status}", **kwargs)
 
 
 def panel_head(title=None, tools=None) -> html.Div:
@@ -68,7 +90,7 @@ def table(headers: list[str], rows: list[list], lang: str, table_id: str | None 
 
 def export_buttons(table_name: str, path: str, lang: str, **params) -> list[html.Button]:
     """A CSV and an XLSX button that download the table through the API (see dashboard.export)."""
-    query = urlencode({k: v for k, v in params.items() if v is not None})
+    query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)  # a list: the key repeated
     return [html.Button(t(f"export.{fmt}", lang), className="export", n_clicks=0,
                         id={"type": "export", "table": table_name, "path": path, "query": query, "fmt": fmt})
             for fmt in ("csv", "xlsx")]

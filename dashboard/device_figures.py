@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures import ACCENT, FAIR, empty_figure, styled
-from dashboard.i18n import local_time, t
+from dashboard.i18n import local_time
+from dashboard.readings import label
 
 READINGS = {
     "board": ("cpu_temp_c", "disk_used_pct"),
@@ -20,10 +21,11 @@ def history_figure(readings: list[dict], kind: str, title: str, lang: str) -> go
         return empty_figure(title, lang)
     x = [local_time(r["time"]).strftime("%Y-%m-%d %H:%M:%S") for r in readings]
     fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, vertical_spacing=0.14,
-                        subplot_titles=[t(f"reading.{k}", lang) for k in keys])
+                        subplot_titles=[label(k, lang, with_unit=True) for k in keys])
     for row, (key, colour) in enumerate(zip(keys, (ACCENT, FAIR), strict=False), start=1):
         fig.add_trace(go.Scatter(x=x, y=[r.get(key) for r in readings], mode="lines", line={"color": colour, "width": 2},
-                                 name=t(f"reading.{key}", lang), hovertemplate="%{x}<br>%{y:.1f}<extra></extra>"),
+                                 name=label(key, lang, with_unit=True), connectgaps=False,
+                                 hovertemplate="%{x}<br>%{y:.1f}<extra></extra>"),
                       row=row, col=1)
     fig.update_annotations(font={"size": 14})
     fig.update_xaxes(tickformat="%H:%M")

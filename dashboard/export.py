@@ -9,14 +9,21 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc
 from openpyxl import Workbook
 
 from dashboard import api_client
+from dashboard.equity_figures import too_few_schools
 from dashboard.page import page_callback
 
 
 def _equity_rows(data: dict) -> list[dict]:
-    return [{"county_code": c["code"], "county": c["name"], "group": g["group"], "schools": g["schools"],
-             "students": g["students"], "composite_cv": g["composite_cv"], "bar": g["bar"], "passes": g["passes"],
-             **{f"cv_{i['indicator']}": i["cv"] for i in g["indicators"]}}
-            for c in data["counties"] for g in c["groups"]]
+    """One row per county group; `judged` is false (and `passes` empty) for a group over too few schools."""
+    rows = []
+    for c in data["counties"]:
+        for g in c["groups"]:
+            judged = not too_few_schools(g, data)
+            rows.append({"county_code": c["code"], "county": c["name"], "group": g["group"], "schools": g["schools"],
+                         "students": g["students"], "composite_cv": g["composite_cv"], "bar": g["bar"],
+                         "judged": judged, "passes": g["passes"] if judged else None,
+                         **{f"cv_{i['indicator']}": i["cv"] for i in g["indicators"]}})
+    return rows
 
 
 def _targets_rows(data: list[dict]) -> list[dict]:
@@ -72,7 +79,14 @@ def rows_file(rows: list[dict], fmt: str) -> bytes:
 
 def fetch_export(token: str, table: str, path: str, query: str, fmt: str) -> tuple[bytes, str]:
     """The file for one export button: from the API's export, or from its JSON for LOCAL tables."""
-    params = dict(parse_qsl(query))
+    params: dict[str, str | list[str]] = {}
+    for key, value in parse_qsl(query):  # a repeated key (state=firing&state=acknowledged) becomes a list
+        if key not in params:
+            params[key] = value
+        elif isinstance(params[key], list):
+            params[key].append(value)
+        else:
+            params[key] = [params[key], value]
     if table in LOCAL:
         rows = LOCAL[table](api_client.get(token, path, **params))
         return rows_file(rows, fmt), f"{table}.{fmt}"
@@ -82,7 +96,7 @@ def fetch_export(token: str, table: str, path: str, query: str, fmt: str) -> tup
 @callback(Output("app-download", "data"), Output("app-export-error", "children"),
           Input({"type": "export", "table": ALL, "path": ALL, "query": ALL, "fmt": ALL}, "n_clicks"),
           State("session", "data"), State("lang", "data"), prevent_initial_call=True)
-@page_callback("app-export-error-message", lambda box, **_: (dash.no_update, box))
+@page_callback("app-export-error-message", lambda box, **_: (dash.no_update, box), back=False)
 def export(_clicks: list, session: dict, lang: str):
     """Download the table whose button was clicked, with the user's token; show the API's error if any."""
     button = ctx.triggered_id

@@ -1,10 +1,12 @@
 """Figures of the cockpit, built by pure functions from API responses (testable without a browser)."""
 
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
-from dashboard.i18n import figure_name, fmt_value, local_time, t
+from dashboard.i18n import figure_name, fmt_rate, fmt_value, local_time, missing, parse_time, t
 
 BACKGROUND = "rgba(0,0,0,0)"
 TEXT = "#d7e6ff"
@@ -87,40 +89,91 @@ def children_figure(children: list[dict], lang: str) -> go.Figure:
     """Online rate of each child scope, worst first, coloured by traffic light; click drills down."""
     if not children:
         return empty_figure(t("children", lang), lang)
-    ranked = sorted(children, key=lambda c: (c["availability"]["online_rate"] is None,
-                                             c["availability"]["online_rate"] or 0))
-    rates = [c["availability"]["online_rate"] for c in ranked]
-    fig = go.Figure(go.Bar(
-        x=[c["name"] for c in ranked], y=[(r or 0) * 100 for r in rates],
+    def rate(c: dict) -> float | None:
+        r = c["availability"]["online_rate"]
+        return None if missing(r) else r
+
+    ranked = sorted(children, key=lambda c: (rate(c) is None, rate(c) or 0))
+    rates = [rate(c) for c in ranked]
+    fig = go.Figure(go.Bar(  # a child without devices has no bar (not a bar at 0%) and says "—"
+        x=[c["name"] for c in ranked], y=[None if r is None else r * 100 for r in rates],
         marker_color=[rate_colour(r) for r in rates],
-        customdata=[[c["level"], c["code"]] for c in ranked],
-        text=[f"{(r or 0) * 100:.0f}%" if r is not None else "—" for r in rates], textposition="outside",
-        hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
+        customdata=[[c["level"], c["code"], fmt_rate(r)] for c, r in zip(ranked, rates, strict=True)],
+        text=[fmt_rate(r) if r is not None else "—" for r in rates], texttemplate="%{text}", textposition="outside",
+        hovertemplate="%{x}: %{customdata[2]}<extra></extra>",
     ))
     fig.update_yaxes(range=[0, 110], ticksuffix="%")
     return styled(fig, t("children", lang))
 
 
-def trend_figure(points: list[dict], info: dict, title: str, lang: str) -> go.Figure:
-    """A figure over time (x in local time), with a marker on the latest value."""
-    known = [p for p in points if p["value"] is not None]
+BUCKET_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+IN_PROGRESS_FILL = "rgba(158,197,255,0.10)"
+_X_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def in_progress(point: dict, bucket: str, now: datetime | None = None) -> bool:
+    """True when the point's bucket has not ended yet: its data is partial (the current hour or day).
+
+    The API's own word wins when it sends one (`complete` on the point); otherwise the bucket
+    is in progress when it started less than one bucket length before `now` (the API's
+    `as_of` when it sends one, else this clock).
+    """
+    if point.get("complete") is not None:
+        return not point["complete"]
+    start, length = parse_time(point["bucket"]), BUCKET_LENGTH.get(bucket)
+    if start is None or length is None:
+        return False
+    return start + length > (now or datetime.now(UTC))
+
+
+def trend_figure(points: list[dict], info: dict, title: str, lang: str, bucket: str = "hour",
+                 now: datetime | None = None) -> go.Figure:
+    """A figure over time (x in local time), with a marker on the latest complete value.
+
+    Only finished buckets make the line: a bucket with no value is a gap (never 0), and the
+    bucket still in progress (the current hour, with a few minutes of data) is not a point
+    at all: it is shaded and labelled 进行中 / in progress, its hover saying why, so the line
+    never ends in a dip beside a tile that says 98 %.
+    """
+    now = now or datetime.now(UTC)
+    done = [p for p in points if not in_progress(p, bucket, now)]
+    current = [p for p in points if in_progress(p, bucket, now)]
+    known = [p for p in done if not missing(p["value"])]
     if not known:
         return empty_figure(title, lang)
-    x = [local_time(p["bucket"]).strftime("%Y-%m-%d %H:%M") for p in known]
-    ratio = info.get("unit") == "ratio"
-    y = [p["value"] * 100 if ratio else p["value"] for p in known]
+    unit = info.get("unit", "")
+    ratio = unit == "ratio"
+    x = [local_time(p["bucket"]).strftime(_X_FORMAT) for p in done]
+    y = [None if missing(p["value"]) else p["value"] * 100 if ratio else p["value"] for p in done]
     fig = go.Figure(go.Scatter(
-        x=x, y=y, mode="lines", line={"color": ACCENT, "width": 3, "shape": "spline", "smoothing": 0.4},
+        x=x, y=y, mode="lines", line={"color": ACCENT, "width": 3}, connectgaps=False, name="trend",
         fill="tozeroy", fillcolor="rgba(56,189,248,0.12)",
-        hovertemplate="%{x}<br>%{y:.1f}" + ("%" if ratio else "") + "<extra></extra>",
+        customdata=[fmt_value(p["value"], unit, lang) for p in done],
+        hovertemplate="%{x}<br>%{customdata}<extra></extra>",
     ))
-    fig.add_trace(go.Scatter(x=x[-1:], y=y[-1:], mode="markers+text", marker={"size": 10, "color": "#fff"},
-                             text=[fmt_value(known[-1]["value"], info.get("unit", ""), lang)],
-                             textposition="top left", hoverinfo="skip"))
+    last = known[-1]
+    fig.add_trace(go.Scatter(x=[local_time(last["bucket"]).strftime(_X_FORMAT)],
+                             y=[last["value"] * 100 if ratio else last["value"]], mode="markers+text",
+                             marker={"size": 10, "color": "#fff"}, text=[fmt_value(last["value"], unit, lang)],
+                             textposition="top left", hoverinfo="skip", name="latest"))
     if ratio:
         fig.update_yaxes(range=[0, 105], ticksuffix="%")
     fig.update_xaxes(tickformat="%m-%d %H:%M", nticks=8)
-    return styled(fig, title)
+    return _mark_in_progress(styled(fig, title), current, bucket, lang)
+
+
+def _mark_in_progress(fig: go.Figure, current: list[dict], bucket: str, lang: str) -> go.Figure:
+    """Shade the bucket still in progress and say so (its partial value is not drawn)."""
+    for p in current:
+        start = local_time(p["bucket"])
+        end = start + BUCKET_LENGTH.get(bucket, BUCKET_LENGTH["hour"])
+        x0, x1 = start.strftime(_X_FORMAT), end.strftime(_X_FORMAT)
+        fig.add_vrect(x0=x0, x1=x1, fillcolor=IN_PROGRESS_FILL, line={"width": 1, "dash": "dot", "color": NONE},
+                      layer="below", name="in_progress")
+        fig.add_annotation(x=x1, y=1, xref="x", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
+                           text=t("trend.in_progress", lang), font={"size": 12, "color": "#9ec5ff"},
+                           hovertext=t(f"trend.in_progress.{bucket}", lang), name="in_progress")
+    return fig
 
 
 def colour_range(values: list[float], unit: str, better: str) -> tuple[float, float]:
@@ -131,12 +184,21 @@ def colour_range(values: list[float], unit: str, better: str) -> tuple[float, fl
     return (low, high) if high > low else (low - 1, high + 1)
 
 
+def tile_colour(value: float | None, scale: list, low: float, high: float) -> str:
+    """The colour of a value on the scale between low and high; grey (NONE) when there is no value."""
+    if missing(value):
+        return NONE
+    share = min(max((value - low) / (high - low), 0.0), 1.0) if high > low else 1.0
+    return sample_colorscale(scale, [share])[0]
+
+
 def treemap_figure(children: list[dict], key: str, info: dict, title: str, lang: str) -> go.Figure:
     """Children as tiles: area by devices, colour by the chosen figure (red is worse); click drills down."""
     if not children:
         return empty_figure(title, lang)
     unit, better = info.get("unit", ""), info.get("better", "higher")
     values = [c["figures"].get(key, {}).get("value") for c in children]
+    values = [None if missing(v) else v for v in values]
     known = [v for v in values if v is not None]
     sizes = [max(c["figures"].get("devices", {}).get("value") or 0, 1) for c in children]
     scale = [[0, POOR], [0.5, FAIR], [1, GOOD]] if better == "higher" else [[0, GOOD], [0.5, FAIR], [1, POOR]]
@@ -147,7 +209,8 @@ def treemap_figure(children: list[dict], key: str, info: dict, title: str, lang:
         text=[fmt_value(v, unit, lang) for v in values],
         texttemplate="<b>%{label}</b><br>%{text}", textfont={"size": 16, "family": FONT},
         hovertemplate="%{label}<br>" + figure_name(info, lang) + ": %{text}<extra></extra>",
-        marker={"colors": [v if v is not None else (min(known) if known else 0) for v in values],
+        # a child without the figure is grey, not painted as the worst (or best) of the others
+        marker={"colors": [tile_colour(v, scale, low, high) for v in values],
                 "colorscale": scale, "line": {"color": "#06122b", "width": 2},
                 "cmin": low, "cmax": high, "pad": {"t": 0, "l": 0, "r": 0, "b": 0}},
         tiling={"pad": 2}, sort=True, root={"color": BACKGROUND}, pathbar={"visible": False},

@@ -1,29 +1,63 @@
 """Figures of the three classrooms (三个课堂) and of the communities (教联体)."""
 
+from datetime import date, datetime, timedelta
+
 import plotly.graph_objects as go
 
 from dashboard.figures import ACCENT, FAIR, GOOD, POOR, Bands, empty_figure, rate_colour, styled
-from dashboard.i18n import t
+from dashboard.i18n import local_tz, missing, t
 
 KIND_COLOURS = {"dedicated": ACCENT, "master": "#a78bfa", "elite": FAIR}
 COMMUNITY_COLOURS = {"merged": ACCENT, "co_built": "#a78bfa", "collaborative": FAIR, "mixed": GOOD}
 
 
-def weekly_figure(weeks: list[dict], title: str, lang: str) -> go.Figure:
-    """Sessions held, interrupted and missed per ISO week (bars) and the opening rate (line, right axis)."""
+def week_in_progress(week: dict, today: date | None = None) -> bool:
+    """True for the ISO week that has not ended yet (the API's `complete` wins when it sends one)."""
+    if week.get("complete") is not None:
+        return not week["complete"]
+    if not week.get("week_start"):
+        return False
+    start = date.fromisoformat(str(week["week_start"])[:10])
+    today = today or datetime.now(local_tz()).date()
+    return start <= today < start + timedelta(days=7)
+
+
+def weekly_figure(weeks: list[dict], title: str, lang: str, today: date | None = None) -> go.Figure:
+    """Sessions held, interrupted and missed per ISO week (bars) and the opening rate (line, right axis).
+
+    The week still in progress has only the sessions due so far: its bars are faint and its
+    point hollow, labelled 进行中 / in progress, so a short bar does not read as a bad week.
+    A week without a rate has no point (never 0 %).
+    """
     weeks = [w for w in weeks if w["sessions_past"]]
     if not weeks:
         return empty_figure(title, lang)
     x = [w["week"] for w in weeks]
+    current = [week_in_progress(w, today) for w in weeks]
+    opacity = [0.45 if c else 1.0 for c in current]
+    note = [t("trend.in_progress", lang) if c else "" for c in current]
+    rates = [None if missing(w["opening_rate"]) else w["opening_rate"] for w in weeks]
+
+    def bars(key: str, name: str, colour: str) -> go.Bar:
+        return go.Bar(name=t(name, lang), x=x, y=[w[key] for w in weeks], marker={"color": colour, "opacity": opacity},
+                      customdata=note, hovertemplate="%{x} %{customdata}<br>%{y}<extra>" + t(name, lang) + "</extra>")
+
     fig = go.Figure([
-        go.Bar(name=t("lessons.held", lang), x=x, y=[w["sessions_held"] for w in weeks], marker_color=GOOD),
-        go.Bar(name=t("lessons.interrupted", lang), x=x, y=[w["sessions_interrupted"] for w in weeks],
-               marker_color=FAIR),
-        go.Bar(name=t("lessons.missed", lang), x=x, y=[w["sessions_missed"] for w in weeks], marker_color=POOR),
-        go.Scatter(name=t("lessons.opening_rate", lang), x=x, y=[(w["opening_rate"] or 0) * 100 for w in weeks],
-                   yaxis="y2", mode="lines+markers+text", line={"color": "#fff", "width": 3},
-                   text=[f"{(w['opening_rate'] or 0) * 100:.0f}%" for w in weeks], textposition="top center"),
+        bars("sessions_held", "lessons.held", GOOD),
+        bars("sessions_interrupted", "lessons.interrupted", FAIR),
+        bars("sessions_missed", "lessons.missed", POOR),
+        go.Scatter(name=t("lessons.opening_rate", lang), x=x, y=[None if r is None else r * 100 for r in rates],
+                   yaxis="y2", mode="lines+markers+text", line={"color": "#fff", "width": 3}, connectgaps=False,
+                   marker={"size": 9, "symbol": ["circle-open" if c else "circle" for c in current]},
+                   text=[f"{r * 100:.0f}%" if r is not None else "—" for r in rates],
+                   customdata=note, textposition="top center",
+                   hovertemplate="%{x} %{customdata}<br>%{text}<extra></extra>"),
     ])
+    for week, now in zip(x, current, strict=True):
+        if now:
+            fig.add_annotation(x=week, y=0, yref="paper", yanchor="top", yshift=-22, showarrow=False,
+                               text=t("trend.in_progress", lang), font={"size": 12, "color": "#9ec5ff"},
+                               hovertext=t("trend.in_progress.week", lang), name="in_progress")
     fig.update_layout(barmode="stack", yaxis2={"overlaying": "y", "side": "right", "range": [0, 115],
                                                 "tickvals": [0, 25, 50, 75, 100], "ticksuffix": "%",
                                                 "showgrid": False})
@@ -35,12 +69,12 @@ def kinds_figure(figures: list[dict], title: str, lang: str) -> go.Figure:
     kinds = [f for f in figures if f["kind"] != "all" and f["sessions_past"]]
     if not kinds:
         return empty_figure(title, lang)
-    rates = [f["opening_rate"] for f in kinds]
+    rates = [None if missing(f["opening_rate"]) else f["opening_rate"] for f in kinds]
     fig = go.Figure(go.Bar(
-        x=[t(f"lessons.kind.{f['kind']}", lang) for f in kinds], y=[(r or 0) * 100 for r in rates],
+        x=[t(f"lessons.kind.{f['kind']}", lang) for f in kinds], y=[None if r is None else r * 100 for r in rates],
         marker_color=[KIND_COLOURS.get(f["kind"], ACCENT) for f in kinds],
-        text=[f"{(r or 0) * 100:.0f}%  ({f['sessions_held']}/{f['sessions_past']})" for r, f in zip(rates, kinds,
-                                                                                                  strict=True)],
+        text=[f"{'—' if r is None else f'{r * 100:.0f}%'}  ({f['sessions_held']}/{f['sessions_past']})"
+              for r, f in zip(rates, kinds, strict=True)],
         textposition="outside", hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
     fig.update_yaxes(range=[0, 115], ticksuffix="%")
     return styled(fig, title)
@@ -48,7 +82,7 @@ def kinds_figure(figures: list[dict], title: str, lang: str) -> go.Figure:
 
 def coverage_figure(children: list[dict], targets: list[dict], title: str, lang: str) -> go.Figure:
     """Each child's share of compulsory schools inside a community, against the yearly targets."""
-    rows = [c for c in children if c["figures"]["coverage_rate"] is not None]
+    rows = [c for c in children if not missing(c["figures"]["coverage_rate"])]
     if not rows:
         return empty_figure(title, lang)
     rows.sort(key=lambda c: c["figures"]["coverage_rate"])

@@ -16,6 +16,7 @@ The callback's arguments are found by name: `lang` arrives normalised, and a cal
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -25,15 +26,20 @@ from dashboard import api_client
 from dashboard.components import error_box
 from dashboard.i18n import language
 
+log = logging.getLogger(__name__)
+
 
 def page_callback(error_id: str | None = None, on_error: Callable[..., Any] | None = None, *,
-                  needs_session: bool = True) -> Callable:
+                  needs_session: bool = True, back: bool = True) -> Callable:
     """Decorate a Dash callback (below `@callback`) with the pages' common opening.
 
     With `error_id` and `on_error`, an `api_client.ApiError` raised by the callback becomes its
     standard error output: `on_error(box, **arguments)`, where `box` is the API's message as
-    `error_box(exc, error_id, lang)` and `arguments` are the callback's own (lang normalised),
-    returns all of the callback's outputs.
+    `error_box(exc, error_id, lang)` (in words, with a link back to the overview) and
+    `arguments` are the callback's own (lang normalised), returns all of the callback's
+    outputs. Any other exception is logged and shown the same way, as "this page could not be
+    drawn", rather than leaving the page blank. `back=False` leaves out the link back to the
+    overview (for a message inside a form or a download, not in place of a page).
     """
     if (error_id is None) != (on_error is None):
         raise TypeError("page_callback: error_id and on_error go together")
@@ -54,8 +60,13 @@ def page_callback(error_id: str | None = None, on_error: Callable[..., Any] | No
                 return func(*bound.args, **bound.kwargs)
             try:
                 return func(*bound.args, **bound.kwargs)
+            except dash.exceptions.PreventUpdate:
+                raise
             except api_client.ApiError as exc:
-                return on_error(error_box(exc, error_id, lang), **bound.arguments)
+                return on_error(error_box(exc, error_id, lang, back), **bound.arguments)
+            except Exception as exc:  # a page that cannot be drawn says so in words, not with a blank
+                log.exception("%s failed", func.__qualname__)
+                return on_error(error_box(exc, error_id, lang, back), **bound.arguments)
 
         return run
 

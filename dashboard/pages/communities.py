@@ -6,7 +6,7 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard import api_client, lesson_figures
 from dashboard.components import export_buttons, graph, light, panel, panel_head, table, tile
 from dashboard.figures import rate_colour
-from dashboard.i18n import fmt_count, fmt_rate, t
+from dashboard.i18n import fmt_count, fmt_number, fmt_rate, missing, t
 from dashboard.page import page_callback
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
@@ -35,15 +35,17 @@ def coverage_tiles(f: dict, lang: str) -> list:
     """Coverage against each year's target, and the shape of the communities."""
     goals = [tile(t("communities.target", lang).format(year=g["year_end"], target=fmt_rate(g["target"])),
                   t("status.met" if g["met"] else "status.missed", lang) if g["met"] is not None else "—",
-                  f"communities-target-{g['year_end']}", "met" if g["met"] else "missed")
+                  f"communities-target-{g['year_end']}",
+                  "no_data" if g["met"] is None else "met" if g["met"] else "missed")
              for g in f["targets"]]
     return [
         tile(t("communities.coverage", lang), fmt_rate(f["coverage_rate"]), "communities-coverage-rate",
              note=f"{fmt_count(f['covered_schools'], lang)} / {fmt_count(f['compulsory_schools'], lang)}"),
         *goals,
         tile(t("communities.count", lang), fmt_count(f["communities"], lang), "communities-count"),
-        tile(t("communities.avg_members", lang), "—" if f["avg_members"] is None else f"{f['avg_members']:.1f}",
-             "communities-avg-members", note=f"max {f['max_members'] or '—'}"),
+        tile(t("communities.avg_members", lang), fmt_number(f["avg_members"]), "communities-avg-members",
+             note=None if missing(f["max_members"]) else t("communities.max_members", lang).format(
+                 n=fmt_count(f["max_members"], lang))),
         tile(t("communities.over_cap", lang).format(cap=f["member_cap"]), fmt_count(f["over_cap"], lang),
              "communities-over-cap", "missed" if f["over_cap"] else "met"),
         tile(t("communities.cross_county", lang), fmt_count(f["cross_county"], lang), "communities-cross-county"),
@@ -54,7 +56,7 @@ def community_table(rows: list[dict], lang: str) -> html.Table:
     """Each community: kind, lead school, members, members' devices online now, lessons from the lead."""
     body = [[dcc.Link(c["name"], href=href("/", "community", c["code"]), id=f"communities-link-{c['code']}"),
              light("no_data", lang, t(f"community.kind.{c['kind']}", lang)), c["lead_school_name"] or "—",
-             c["members"], html.Span(fmt_rate(c["member_online_rate"]),
+             fmt_count(c["members"], lang), html.Span(fmt_rate(c["member_online_rate"]),
                                      style={"color": rate_colour(c["member_online_rate"])}),
              c["pairs_active"], c["lessons_held"], c["founded_on"] or "—"] for c in rows]
     return table([t("name", lang), t("type", lang), t("communities.lead", lang), t("communities.members", lang),

@@ -3,13 +3,14 @@
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboard import api_client, device_figures
+from dashboard import api_client, device_figures, readings
 from dashboard.commands import command_body, command_options
 from dashboard.components import export_buttons, graph, panel, panel_head, table
-from dashboard.i18n import DEFAULT_LANG, fmt_time, t
+from dashboard.i18n import DEFAULT_LANG, fmt_text, fmt_time, t
 from dashboard.page import page_callback
 from dashboard.scope import carry, query_values
 from dashboard.settings import dashboard_settings
+from dashboard.strings import STRINGS
 
 dash.register_page(__name__, path="/device", title="设备详情 · 教育信息化数字驾驶舱", order=9)
 
@@ -55,23 +56,38 @@ def _flag(value: bool | None, lang: str) -> html.Span:
 
 
 def state_list(d: dict, lang: str) -> html.Dl:
-    """The device's registry facts and its state now."""
+    """The device's registry facts, its state now and its latest readings, each named and in its unit."""
     online = html.Span(t("device.online" if d["online"] else "device.offline", lang),
                        className="state-on" if d["online"] else "state-off", id="device-online")
-    facts = [("device.kind", t(d["kind"], lang)), ("device.school", d["school_name"]),
-             ("device.county", d["county_name"]), ("device.room", d["room"]),
-             ("device.vendor", f"{d['vendor']} {d['model']}"), ("device.installed_on", d["installed_on"] or "—"),
-             ("device.state", online), ("device.last_seen", fmt_time(d["last_seen"], seconds=True)),
-             ("device.in_use", _flag(d["in_use"], lang)), ("device.recording", _flag(d["recording"], lang)),
-             ("device.streaming", _flag(d["streaming"], lang))]
-    facts += [(f"reading.{k}", str(v)) for k, v in d["last_values"].items()]
-    return html.Dl(className="kv", children=[x for key, value in facts for x in (html.Dt(t(key, lang)), html.Dd(value))])
+    facts = [(t("device.kind", lang), t(d["kind"], lang)), (t("device.school", lang), fmt_text(d["school_name"])),
+             (t("device.county", lang), fmt_text(d["county_name"])), (t("device.room", lang), fmt_text(d["room"])),
+             (t("device.vendor", lang), fmt_text(d.get("vendor"), d.get("model"))),
+             (t("device.installed_on", lang), fmt_text(d["installed_on"])),
+             (t("device.state", lang), online), (t("device.last_seen", lang), fmt_time(d["last_seen"], seconds=True)),
+             (t("device.in_use", lang), _flag(d["in_use"], lang)),
+             (t("device.recording", lang), _flag(d["recording"], lang)),
+             (t("device.streaming", lang), _flag(d["streaming"], lang))]
+    facts += [(readings.label(k, lang), readings.fmt_reading(k, v, lang))
+              for k, v in readings.shown(d.get("last_values") or {})]
+    return html.Dl(className="kv", id="device-facts",
+                   children=[x for name, value in facts for x in (html.Dt(name), html.Dd(value))])
+
+
+def event_detail(event: dict, lang: str) -> str:
+    """An event's lesson (and the room's role in it) and its details, each named; "—" when there are none."""
+    parts = []
+    if event.get("lesson_id"):
+        role = f" · {t('patrol.role.' + event['lesson_role'], lang)}" if event.get("lesson_role") else ""
+        parts.append(f"{readings.label('lesson_id', lang)}: {event['lesson_id']}{role}")
+    for key, value in (event.get("detail") or {}).items():
+        name = t(f"event.detail.{key}", lang) if f"event.detail.{key}" in STRINGS else readings.label(key, lang)
+        parts.append(f"{name}: {readings.fmt_reading(key, value, lang)}")
+    return "; ".join(parts) if parts else "—"
 
 
 def events_table(events: list[dict], lang: str) -> html.Table:
     """Latest events, newest first, in local time."""
-    rows = [[fmt_time(e["time"], seconds=True), t(f"event.{e['type']}", lang), ", ".join(f"{k}={v}" for k, v in e["detail"].items())]
-            for e in events]
+    rows = [[fmt_time(e["time"], seconds=True), t(f"event.{e['type']}", lang), event_detail(e, lang)] for e in events]
     return table([t("time", lang), t("type", lang), t("detail", lang)], rows, lang, "device-events-table")
 
 
@@ -146,7 +162,7 @@ def form_fields(name: str | None):
     State("device-command-on", "value"), State("device-command-off", "value"),
     State("url", "search"), State("session", "data"), State("lang", "data"), prevent_initial_call=True,
 )
-@page_callback("device-command-error", lambda box, **_: box)
+@page_callback("device-command-error", lambda box, **_: box, back=False)
 def send(_clicks, name, text, on, off, search, session, lang):
     """Send the command through the API and show its answer or its error."""
     device_id = query_values(search).get("id")

@@ -7,7 +7,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client
 from dashboard.components import export_buttons, panel, table
-from dashboard.i18n import DEFAULT_LANG, fmt_count, fmt_time, t
+from dashboard.i18n import DEFAULT_LANG, fmt_count, fmt_text, fmt_time, t
 from dashboard.page import page_callback
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
@@ -80,7 +80,8 @@ def turn_page(_prev: int, _next: int, _kind, _online, _search, page: int):
 def device_rows(items: list[dict], level: str, code: str, lang: str) -> list[list]:
     """Table rows: the id links to the device page, keeping the scope."""
     return [[dcc.Link(d["id"], href=href("/device", level, code, id=d["id"]), id=f"devices-link-{d['id']}"),
-             t(d["kind"], lang), d["school_name"], d["county_name"], d["room"], f"{d['vendor']} {d['model']}",
+             t(d["kind"], lang), fmt_text(d["school_name"]), fmt_text(d["county_name"]),
+             fmt_text(d["room"]), fmt_text(d.get("vendor"), d.get("model")),
              html.Span(t("device.online" if d["online"] else "device.offline", lang),
                        className="state-on" if d["online"] else "state-off"),
              fmt_time(d["last_seen"])] for d in items]

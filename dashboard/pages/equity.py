@@ -5,7 +5,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, equity_figures
 from dashboard.components import export_buttons, graph, light, panel, panel_head, table
-from dashboard.i18n import fmt_count, t
+from dashboard.i18n import fmt_count, missing, t
 from dashboard.page import page_callback
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
@@ -34,21 +34,40 @@ def layout(**_query) -> html.Div:
     ])
 
 
+VERDICT_LIGHT = {"pass": ("met", "equity.pass"), "fail": ("missed", "equity.fail"),
+                 "too_few": ("no_data", "equity.too_few"), "no_data": ("no_data", "status.no_data")}
+
+
+def verdict_light(group: dict, data: dict, lang: str) -> html.Span:
+    """达标 / 未达标, or 样本不足 (with why, in its tooltip) when the group has too few schools to judge."""
+    verdict = equity_figures.verdict(group, data)
+    status, key = VERDICT_LIGHT[verdict]
+    why = t("equity.too_few.note", lang).format(n=equity_figures.min_schools(group, data)) \
+        if verdict == "too_few" else None
+    return light(status, lang, t(key, lang), title=why)
+
+
+def county_row(county: dict, group: dict, data: dict, lang: str) -> list:
+    """One county group: schools, students, composite CV, verdict and indicator CVs ("—" when not judged)."""
+    few = equity_figures.too_few_schools(group, data)
+    composite = "—" if few or missing(group["composite_cv"]) else f"{group['composite_cv']:.3f}"
+    cvs = [equity_figures.indicator_cv(group, k, data) for k in INDICATORS]
+    return ([dcc.Link(county["name"], href=href("/equity", county["level"], county["code"])),
+             t(f"group.{group['group']}", lang), fmt_count(group["schools"], lang), fmt_count(group["students"], lang),
+             composite, verdict_light(group, data, lang)]
+            + [f"{cv:.2f}" if cv is not None else "—" for cv in cvs])
+
+
 def county_table(data: dict, lang: str) -> list:
     """The worst county groups' schools, students, composite CV, pass mark and indicator CVs.
 
     A province has about two hundred county groups; the screen shows the worst
     TABLE_ROWS (thousands of cells re-sent on every refresh keep the browser busy for
-    seconds) and the export buttons give the whole list.
+    seconds) and the export buttons give the whole list. Groups over too few schools to
+    judge come after the judged ones and say 样本不足.
     """
-    groups = equity_figures.county_groups(data["counties"])
-    rows = []
-    for c, g in groups[:TABLE_ROWS]:
-        cvs = {i["indicator"]: i["cv"] for i in g["indicators"]}
-        rows.append([dcc.Link(c["name"], href=href("/equity", c["level"], c["code"])),
-                     t(f"group.{g['group']}", lang), g["schools"], fmt_count(g["students"], lang),
-                     f"{g['composite_cv']:.3f}", light("met" if g["passes"] else "missed", lang, t("equity.pass" if g["passes"] else "equity.fail", lang))]
-                    + [f"{cvs[k]:.2f}" if cvs.get(k) is not None else "—" for k in INDICATORS])
+    groups = equity_figures.county_groups(data["counties"], data)
+    rows = [county_row(c, g, data, lang) for c, g in groups[:TABLE_ROWS]]
     headers = [t("county", lang), t("group", lang), t("equity.schools", lang), t("equity.students", lang),
                t("equity.composite_cv", lang), t("equity.passes", lang)] + [t(f"indicator.{k}", lang)
                                                                              for k in INDICATORS]
@@ -73,8 +92,8 @@ def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     head = panel_head(t("equity.table", lang), export_buttons("equity", path, lang))
     return (
         breadcrumb(data["scope"], session["user"], "/equity", "equity"),
-        equity_figures.composite_figure(data["counties"], t("equity.composite", lang), lang),
+        equity_figures.composite_figure(data["counties"], t("equity.composite", lang), lang, data=data),
         equity_figures.gap_figure(data["gap"], t("equity.gap", lang), lang),
-        equity_figures.indicators_figure(data["counties"], t("equity.indicators", lang), lang),
+        equity_figures.indicators_figure(data["counties"], t("equity.indicators", lang), lang, data=data),
         [head, *county_table(data, lang)], None, False,
     )

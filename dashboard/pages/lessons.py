@@ -6,7 +6,7 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard import api_client, lesson_figures
 from dashboard.components import export_buttons, graph, light, panel, panel_head, table, tile
 from dashboard.figures import GRADE_STATUS, OPENING_RATE_BANDS, rate_colour
-from dashboard.i18n import fmt_count, fmt_rate, fmt_time, local_time, t
+from dashboard.i18n import fmt_count, fmt_number, fmt_rate, fmt_time, local_time, t
 from dashboard.page import page_callback
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
 from dashboard.settings import dashboard_settings
@@ -48,7 +48,7 @@ def lesson_tiles(figs: dict, lang: str) -> list:
              GRADE_STATUS[OPENING_RATE_BANDS.grade(rate)]),
         tile(t("lessons.held_past", lang), f"{fmt_count(figs['sessions_held'], lang)} / "
              f"{fmt_count(figs['sessions_past'], lang)}", "lessons-held"),
-        tile(t("lessons.hours", lang), f"{figs['hours_delivered']:,.1f}{t('unit.hours', lang)}", "lessons-hours"),
+        tile(t("lessons.hours", lang), fmt_number(figs["hours_delivered"], 1, t("unit.hours", lang)), "lessons-hours"),
         tile(t("lessons.reach", lang), fmt_rate(figs["teaching_point_reach"]), "lessons-reach",
              note=f"{figs['teaching_points_reached']} / {figs['teaching_points']}"),
         tile(t("lessons.quota", lang), fmt_rate(figs["pairs_quota_rate"]), "lessons-quota",

@@ -5,6 +5,7 @@ import flask
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client
+from dashboard.components import error_message
 from dashboard.i18n import t
 from dashboard.page import page_callback
 
@@ -49,7 +50,7 @@ def submit(clicks: int, submits: int, username: str | None, password: str | None
         user = api_client.get(token, "/api/v1/auth/me")
     except api_client.ApiError as exc:  # a refused login is said in the form's own words, not as an API error
         key = FAILURES.get(exc.status)
-        return dash.no_update, dash.no_update, t(key, lang) if key else str(exc)
+        return dash.no_update, dash.no_update, t(key, lang) if key else error_message(exc, lang)
     return {"token": token, "user": user}, "/", ""
 
 

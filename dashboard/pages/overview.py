@@ -13,6 +13,7 @@ from dashboard.i18n import (
     fmt_rate,
     fmt_time,
     fmt_value,
+    parse_time,
     t,
 )
 from dashboard.page import page_callback
@@ -130,7 +131,8 @@ def refresh(_n: int | None, search: str | None, lang: str, session: dict):
         breadcrumb(data["scope"], session["user"], "/", "overview"),
         headline_tiles(figs["figures"], data["availability"], summary["open"], lang),
         figures.kind_figure(data["availability"], lang),
-        figures.trend_figure(trend["points"], trend["figure"], t("trend.online", lang), lang),
+        figures.trend_figure(trend["points"], trend["figure"], t("trend.online", lang), lang,
+                             bucket=trend.get("bucket", "hour"), now=parse_time(trend.get("as_of"))),
         [panel_head(t("children.table", lang), tools), children_table(data["children"], lang)],
         alert_feed(alerts, level, code, lang), t("alerts.feed", lang),
         f"{t('as_of', lang)} {fmt_time(data['as_of'], seconds=True)}", None, False,

@@ -9,8 +9,8 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from dashboard import api_client
-from dashboard.components import export_buttons, graph, panel, table, tile
-from dashboard.i18n import fmt_count, fmt_time, t
+from dashboard.components import error_message, export_buttons, graph, panel, table, tile
+from dashboard.i18n import fmt_count, fmt_duration, fmt_time, t
 from dashboard.page import page_callback
 from dashboard.patrol_figures import schools_figure
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, requested_scope
@@ -21,6 +21,10 @@ dash.register_page(__name__, path="/patrol", title="智能巡检 · 教育信息
 
 ACTING_ROLES = {"admin", "manager", "operations"}  # the roles the API lets act on alerts
 ALERT_ROWS = 200
+# The alerts the page lists are the ones its tiles count (the API's alert summary and by-school
+# counts): fired and not yet resolved, not grouped under a root cause. Pending alerts (the
+# condition seen, not yet for the rule's duration: no one has been told) are not alerts yet.
+LISTED_STATES = ("firing", "acknowledged")
 SEVERITY_STATUS = {"critical": "missed", "major": "behind", "warning": "behind", "info": "no_data"}
 
 
@@ -50,28 +54,61 @@ def layout(**_query) -> html.Div:
     ])
 
 
-def _duration(seconds: float | None, lang: str) -> str:
-    if seconds is None:
-        return "—"
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"{minutes:.0f} 分钟" if lang == "zh" else f"{minutes:.0f} min"
-    return f"{minutes / 60:.1f} 小时" if lang == "zh" else f"{minutes / 60:.1f} h"
+def mean_time(speed: dict, key: str, count: str, lang: str) -> tuple[str, str | None]:
+    """A mean response time and what it is over ("—" and no note when no alert got that far:
+    a mean over nothing is no data, not 0 minutes)."""
+    if count not in speed:  # no count to go by: the mean as the API gives it
+        return fmt_duration(speed.get(key), lang), None
+    n = speed[count]
+    if not n:
+        return fmt_duration(None, lang), None
+    return fmt_duration(speed.get(key), lang), t("patrol.based_on", lang).format(n=fmt_count(n, lang))
 
 
-def patrol_tiles(summary: dict, times: list[dict], lang: str) -> list:
-    """Open alerts by severity, how many are grouped under a root cause, and response times."""
+def state_counts(summary: dict, alerts: list[dict] | None = None) -> dict[str, int] | None:
+    """Listed alerts by state: the API's own count when it sends one (summary.by_state), else
+    counted from the list when the list is whole; None when neither says."""
+    if isinstance(summary.get("by_state"), dict):
+        return {s: int(summary["by_state"].get(s, 0)) for s in ("pending", *LISTED_STATES)}
+    if alerts is not None and len(alerts) < ALERT_ROWS:
+        return {s: sum(1 for a in alerts if a["state"] == s) for s in LISTED_STATES}
+    return None
+
+
+def patrol_tiles(summary: dict, times: list[dict], lang: str, alerts: list[dict] | None = None) -> list:
+    """Open alerts (those listed below) by state and severity, how many are grouped under a root cause
+    (not listed), and response times over the alerts they are a mean of."""
     by = summary["by_severity"]
     speed = times[0] if times else {}
-    return [
+    states = state_counts(summary, alerts)
+    split = t("patrol.by_state", lang).format(firing=fmt_count(states["firing"], lang),
+                                              acknowledged=fmt_count(states["acknowledged"], lang)) if states else None
+    mtta, mtta_note = mean_time(speed, "mtta_s", "acknowledged", lang)
+    mttr, mttr_note = mean_time(speed, "mttr_s", "resolved", lang)
+    tiles = [
         tile(t("open_alerts", lang), fmt_count(summary["open"], lang), "patrol-open",
-             "missed" if by.get("critical") else "behind" if summary["open"] else "met"),
+             "missed" if by.get("critical") else "behind" if summary["open"] else "met", split),
         *[tile(t(f"severity.{level}", lang), fmt_count(by.get(level, 0), lang), f"patrol-{level}",
-               SEVERITY_STATUS[level] if by.get(level) else "met") for level in ("critical", "major", "warning")],
-        tile(t("patrol.inhibited", lang), fmt_count(summary["inhibited"], lang), "patrol-inhibited"),
-        tile(t("patrol.mtta", lang), _duration(speed.get("mtta_s"), lang), "patrol-mtta"),
-        tile(t("patrol.mttr", lang), _duration(speed.get("mttr_s"), lang), "patrol-mttr"),
+               SEVERITY_STATUS[level] if by.get(level) else "met")
+          for level in ("critical", "major", "warning", *(("info",) if by.get("info") else ()))],
+        tile(t("patrol.inhibited", lang), fmt_count(summary["inhibited"], lang), "patrol-inhibited",
+             note=t("patrol.not_listed", lang)),
+        tile(t("patrol.mtta", lang), mtta, "patrol-mtta", note=mtta_note),
+        tile(t("patrol.mttr", lang), mttr, "patrol-mttr", note=mttr_note),
     ]
+    if states and "pending" in states:  # only the API can count them: the page does not list them
+        tiles.insert(1, tile(t("patrol.pending", lang), fmt_count(states["pending"], lang), "patrol-pending",
+                             note=t("patrol.pending.note", lang)))
+    return tiles
+
+
+def alerts_note(summary: dict, alerts: list[dict], lang: str) -> html.Div | None:
+    """Says so when the list shows fewer alerts than the tiles count (the rest are in the export)."""
+    if len(alerts) >= summary["open"]:
+        return None
+    return html.Div(t("table.more", lang).format(shown=fmt_count(len(alerts), lang),
+                                                 total=fmt_count(summary["open"], lang)),
+                    className="muted table-note", id="patrol-alerts-note")
 
 
 def _action(kind: str, alert_id: int, label: str) -> html.Button:
@@ -152,7 +189,7 @@ def refresh(_n, _changed, search, lang, session):
     scope = api_client.get(token, base)
     summary = api_client.get(token, f"{base}/alerts/summary")
     times = api_client.get(token, f"{base}/response-times", days=30)
-    alerts = api_client.get(token, f"{base}/alerts", limit=ALERT_ROWS)
+    alerts = api_client.get(token, f"{base}/alerts", state=list(LISTED_STATES), limit=ALERT_ROWS)
     schools = api_client.get(token, f"{base}/alerts/by-school")
     orders = api_client.get(token, f"{base}/work-orders")
     rounds = api_client.get(token, f"{base}/patrol/rounds")
@@ -169,9 +206,9 @@ def refresh(_n, _changed, search, lang, session):
     room_table = table([t("type", lang), t("school", lang), t("device.room", lang), t("patrol.subject", lang),
                         "ID", t("patrol.cameras", lang), t("device.last_seen", lang)], classroom_rows(rooms, lang),
                        lang, "patrol-classroom-list")
-    return (breadcrumb(scope, session["user"], "/patrol", "patrol"), patrol_tiles(summary, times, lang),
-            alert_table,
-            export_buttons("alerts", f"{base}/alerts", lang, limit=5000),
+    return (breadcrumb(scope, session["user"], "/patrol", "patrol"), patrol_tiles(summary, times, lang, alerts),
+            [alert_table, alerts_note(summary, alerts, lang)],
+            export_buttons("alerts", f"{base}/alerts", lang, state=list(LISTED_STATES), limit=5000),
             schools_figure(schools, t("patrol.schools", lang), lang),
             order_table,
             export_buttons("work_orders", f"{base}/work-orders", lang),
@@ -204,5 +241,5 @@ def on_action(_acks, _orders, _runs, search, session, lang, changed):
         else:
             message = act(session["token"], trigger["type"], trigger["alert"], lang)
     except api_client.ApiError as exc:  # said in the status line beside the button, not in the page's error panel
-        message = f"{t('error.api', lang)} {exc}"
+        message = error_message(exc, lang)
     return message, (changed or 0) + 1  # the tables re-read either way

@@ -154,7 +154,8 @@ def test_a_city_user_cannot_reach_another_city(cockpit):
     cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
     cockpit.open(f"/?level=city&code={WUHAN}")
     message = cockpit.wait_text("overview-error-message", lambda s: "404" in s)
-    assert "404" in message
+    assert message.startswith("未找到") and "返回运行监测" in message  # in words, with a way back
+    assert cockpit.find("overview-error-message-back").get_attribute("href").endswith("/")
     assert not cockpit.find("overview-content").is_displayed()
     assert cockpit.text("overview-tiles") == ""
     assert cockpit.driver.find_elements(By.CSS_SELECTOR, "#overview-content .js-plotly-plot .trace") == []
@@ -216,13 +217,16 @@ def test_device_page_sends_a_command_and_shows_the_answer(cockpit, cockpit_stack
     cockpit.click("device-command-send")  # reboot, the default
     ok = cockpit.wait_text("device-command-ok", lambda s: "已下发" in s)
     assert "reboot" not in ok
+    state = cockpit.wait_text("device-state", lambda s: "CPU温度" in s)
+    assert "reading." not in state and "None" not in state and "℃" in state  # named readings, in their units
     cockpit.wait_text("device-commands-table", lambda s: "重启" in s and "admin" in s)
 
 
 def test_a_viewer_sees_the_api_refuse_a_command(cockpit, cockpit_stack):
     _open_device_page(cockpit, cockpit_stack, "school")
     cockpit.click("device-command-send")
-    assert "403" in cockpit.wait_text("device-command-error", lambda s: "403" in s)
+    refused = cockpit.wait_text("device-command-error", lambda s: "403" in s)
+    assert refused.startswith("没有权限")
 
 
 PAGES = {

@@ -73,7 +73,7 @@ def test_children_are_ranked_worst_first_with_traffic_lights():
     bar = fig.data[0]
     assert list(bar.x) == ["乙", "丙", "甲"]
     assert list(bar.marker.color) == [figures.POOR, figures.FAIR, figures.GOOD]
-    assert [list(c) for c in bar.customdata][0] == ["city", "2"]
+    assert [list(c)[:2] for c in bar.customdata][0] == ["city", "2"]
     assert fig.layout.uirevision == "keep"
 
 
@@ -95,8 +95,9 @@ def test_trend_is_drawn_in_local_time_and_percent():
     points = [{"bucket": "2026-11-24T23:00:00Z", "value": 0.88}, {"bucket": "2026-11-25T00:00:00Z", "value": None},
               {"bucket": "2026-11-25T01:00:00Z", "value": 0.9}]
     fig = figures.trend_figure(points, CATALOGUE_RATE, "在线率", "zh")
-    assert list(fig.data[0].x) == ["2026-11-25 07:00", "2026-11-25 09:00"]
-    assert list(fig.data[0].y) == pytest.approx([88.0, 90.0])
+    assert list(fig.data[0].x) == ["2026-11-25 07:00", "2026-11-25 08:00", "2026-11-25 09:00"]
+    assert list(fig.data[0].y) == [88.0, None, 90.0]  # an hour without data is a gap in the line, not 0
+    assert fig.data[0].connectgaps is False
     assert fig.data[1].text == ("90.0%",)
 
 
@@ -111,9 +112,9 @@ def test_treemap_sizes_by_devices_and_colours_by_the_chosen_figure():
     assert figures.colour_range([3.0, 3.0], "count", "lower") == (2.0, 4.0)
 
 
-def _county(name: str, primary: float | None, junior: float | None) -> dict:
-    groups = [{"group": g, "schools": 3, "students": 900, "composite_cv": cv, "bar": bar, "passes": cv <= bar,
-               "indicators": [{"indicator": "online_rate", "schools": 3, "mean": 0.9, "cv": cv}]}
+def _county(name: str, primary: float | None, junior: float | None, schools: int = 12) -> dict:
+    groups = [{"group": g, "schools": schools, "students": 900, "composite_cv": cv, "bar": bar, "passes": cv <= bar,
+               "indicators": [{"indicator": "online_rate", "schools": schools, "mean": 0.9, "cv": cv}]}
               for g, cv, bar in (("primary", primary, 0.5), ("junior", junior, 0.45)) if cv is not None]
     return {"level": "county", "code": name, "name": name, "groups": groups}
 
@@ -155,7 +156,7 @@ def test_device_history_plots_the_readings_of_its_kind():
     readings = [{"time": "2026-11-25T01:00:00Z", "cpu_temp_c": 50.0, "disk_used_pct": 60.0},
                 {"time": "2026-11-25T01:10:00Z", "cpu_temp_c": 55.0, "disk_used_pct": 61.0}]
     fig = device_figures.history_figure(readings, "board", "读数", "zh")
-    assert [d.name for d in fig.data] == [t("reading.cpu_temp_c"), t("reading.disk_used_pct")]
+    assert [d.name for d in fig.data] == ["CPU温度(℃)", "磁盘占用(%)"]  # named, with the unit
     assert list(fig.data[0].x)[0] == "2026-11-25 09:00:00"
     assert device_figures.history_figure([], "board", "读数", "zh").data == ()
 
@@ -216,7 +217,9 @@ def test_page_callbacks_share_one_opening():
     with pytest.raises(dash.exceptions.PreventUpdate):
         refresh("", "en", None)
     lang, box = refresh("refused", None, {"token": "tok"})
-    assert lang == "zh" and box.id == "x-error" and box.children[1].children == "404: no such scope"
+    assert lang == "zh" and box.id == "x-error" and box.title == "404: no such scope"  # the API's words: a tooltip
+    assert box.children[0].children == t("error.404") + "(404)"
+    assert (box.children[-1].href, box.children[-1].children) == ("/", "返回运行监测")
 
     @page_callback(needs_session=False)
     def header(lang, session):

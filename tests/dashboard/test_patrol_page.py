@@ -61,10 +61,14 @@ def test_operations_acknowledge_dispatch_and_run_a_round(cockpit, cockpit_stack,
     cockpit.open("/patrol")
     cockpit.wait_text("patrol-scope-name", lambda s: s == "曾都区")
     assert int(cockpit.wait_text("patrol-critical", lambda s: s not in ("", "0"))) >= 1
-    cockpit.wait_text("patrol-alert-list", lambda s: "学校网络中断" in s and "设备离线" in s)
+    listed = cockpit.wait_text("patrol-alert-list", lambda s: "学校网络中断" in s and "设备离线" in s)
+    assert "告警中(待确认)" in listed and "待确认" not in listed.replace("告警中(待确认)", "")
+    rows = cockpit.driver.find_elements(By.CSS_SELECTOR, "#patrol-alert-list tbody tr")
+    assert int(cockpit.text("patrol-open")) == len(rows)  # the tile counts the list below it
 
     cockpit.click(css="#patrol-alert-list button[id*='patrol-ack']")
     cockpit.wait_text("patrol-message", lambda s: s.startswith("已确认告警"))
+    cockpit.wait_text("patrol-alert-list", lambda s: "已确认(处理中)" in s)
     with psycopg.connect(cockpit_stack.database_url) as conn:
         acked = conn.execute("SELECT device_id, acked_by FROM alert WHERE state = 'acknowledged'").fetchall()
     assert (incidents["gateway"], "ops-zengdu") in acked and {who for _, who in acked} == {"ops-zengdu"}
