@@ -6,7 +6,8 @@ from typing import NamedTuple
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from dashboard.i18n import figure_name, fmt_rate, fmt_value, local_time, missing, parse_time, t
+from dashboard import api_client
+from dashboard.i18n import figure_name, fmt_value, local_time, missing, parse_time, t
 
 BACKGROUND = "rgba(0,0,0,0)"
 TEXT = "#d7e6ff"
@@ -29,20 +30,24 @@ class Bands(NamedTuple):
         return "good" if rate >= self.good else "fair" if rate >= self.fair else "poor"
 
 
-# The cockpit's only copies of the rate bands. The online-rate bars are the API's
-# METRICS_ONLINE_RATE_GOOD / METRICS_ONLINE_RATE_FAIR (api.metrics.settings), which the API does
-# not serve yet; the opening-rate bars (开课率) exist nowhere else. When the API serves its bands
-# (with the figure catalogue, GET /api/v1/figures), read them from there instead.
-ONLINE_RATE_BANDS = Bands(good=0.95, fair=0.85)
-OPENING_RATE_BANDS = Bands(good=0.90, fair=0.75)
-
 GRADE_COLOURS = {"good": GOOD, "fair": FAIR, "poor": POOR, None: NONE}
 GRADE_STATUS = {"good": "met", "fair": "behind", "poor": "missed", None: None}  # as a tile's traffic light
 
 
-def rate_colour(rate: float | None, bands: Bands = ONLINE_RATE_BANDS) -> str:
-    """Traffic-light colour of a rate against its bands (the online rate's unless told)."""
-    return GRADE_COLOURS[bands.grade(rate)]
+def bands_of(served: dict | None) -> Bands | None:
+    """The bands the API serves with a figure or a summary (`{"good": …, "fair": …}`); None for none."""
+    return Bands(good=served["good"], fair=served["fair"]) if served else None
+
+
+def served_bands(token: str, key: str = "online_rate") -> Bands | None:
+    """A figure's bands as the bureau set them (the API's METRICS_* settings, in its catalogue)."""
+    info = next((f for f in api_client.get(token, "/api/v1/figures") if f["key"] == key), None)
+    return bands_of(info.get("bands") if info else None)
+
+
+def rate_colour(rate: float | None, bands: Bands | None) -> str:
+    """Traffic-light colour of a rate against its bands; neutral without bands or without a rate."""
+    return GRADE_COLOURS[bands.grade(rate) if bands else None]
 
 
 def styled(fig: go.Figure, title: str, legend: bool = False) -> go.Figure:
@@ -83,27 +88,6 @@ def kind_figure(availability: dict, lang: str) -> go.Figure:
     ])
     fig.update_layout(barmode="stack")
     return styled(fig, t("by_kind", lang), legend=True)
-
-
-def children_figure(children: list[dict], lang: str) -> go.Figure:
-    """Online rate of each child scope, worst first, coloured by traffic light; click drills down."""
-    if not children:
-        return empty_figure(t("children", lang), lang)
-    def rate(c: dict) -> float | None:
-        r = c["availability"]["online_rate"]
-        return None if missing(r) else r
-
-    ranked = sorted(children, key=lambda c: (rate(c) is None, rate(c) or 0))
-    rates = [rate(c) for c in ranked]
-    fig = go.Figure(go.Bar(  # a child without devices has no bar (not a bar at 0%) and says "—"
-        x=[c["name"] for c in ranked], y=[None if r is None else r * 100 for r in rates],
-        marker_color=[rate_colour(r) for r in rates],
-        customdata=[[c["level"], c["code"], fmt_rate(r)] for c, r in zip(ranked, rates, strict=True)],
-        text=[fmt_rate(r) if r is not None else "—" for r in rates], texttemplate="%{text}", textposition="outside",
-        hovertemplate="%{x}: %{customdata[2]}<extra></extra>",
-    ))
-    fig.update_yaxes(range=[0, 110], ticksuffix="%")
-    return styled(fig, t("children", lang))
 
 
 BUCKET_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}

@@ -5,7 +5,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, lesson_figures
 from dashboard.components import export_buttons, graph, light, panel, panel_head, table, tile
-from dashboard.figures import rate_colour
+from dashboard.figures import Bands, rate_colour, served_bands
 from dashboard.i18n import fmt_count, fmt_number, fmt_rate, missing, t
 from dashboard.page import page_callback
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
@@ -52,12 +52,12 @@ def coverage_tiles(f: dict, lang: str) -> list:
     ]
 
 
-def community_table(rows: list[dict], lang: str) -> html.Table:
+def community_table(rows: list[dict], lang: str, bands: Bands | None) -> html.Table:
     """Each community: kind, lead school, members, members' devices online now, lessons from the lead."""
     body = [[dcc.Link(c["name"], href=href("/", "community", c["code"]), id=f"communities-link-{c['code']}"),
              light("no_data", lang, t(f"community.kind.{c['kind']}", lang)), c["lead_school_name"] or "—",
              fmt_count(c["members"], lang), html.Span(fmt_rate(c["member_online_rate"]),
-                                     style={"color": rate_colour(c["member_online_rate"])}),
+                                     style={"color": rate_colour(c["member_online_rate"], bands)}),
              c["pairs_active"], c["lessons_held"], c["founded_on"] or "—"] for c in rows]
     return table([t("name", lang), t("type", lang), t("communities.lead", lang), t("communities.members", lang),
                   t("communities.member_online", lang), t("communities.pairs_active", lang),
@@ -85,7 +85,7 @@ def refresh(_n, search, lang, session):
         breadcrumb(coverage["scope"], session["user"], "/communities", "communities"), coverage_tiles(f, lang),
         lesson_figures.coverage_figure(coverage["children"], f["targets"], t("communities.by_child", lang), lang),
         lesson_figures.community_kinds_figure(f["by_kind"], t("communities.by_kind", lang), lang),
-        [head, community_table(communities, lang)], None, False,
+        [head, community_table(communities, lang, served_bands(token))], None, False,
     )
 
 

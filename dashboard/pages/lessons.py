@@ -5,7 +5,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, lesson_figures
 from dashboard.components import export_buttons, graph, light, panel, panel_head, table, tile
-from dashboard.figures import GRADE_STATUS, OPENING_RATE_BANDS, rate_colour
+from dashboard.figures import GRADE_STATUS, Bands, bands_of, rate_colour
 from dashboard.i18n import fmt_count, fmt_number, fmt_rate, fmt_time, local_time, t
 from dashboard.page import page_callback
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
@@ -40,12 +40,12 @@ def _all(figures: list[dict]) -> dict:
     return next(f for f in figures if f["kind"] == "all")
 
 
-def lesson_tiles(figs: dict, lang: str) -> list:
+def lesson_tiles(figs: dict, lang: str, bands: Bands | None) -> list:
     """This week's headline numbers of the three classrooms."""
     rate = figs["opening_rate"]
     return [
         tile(t("lessons.opening_rate", lang), fmt_rate(rate), "lessons-opening-rate",
-             GRADE_STATUS[OPENING_RATE_BANDS.grade(rate)]),
+             GRADE_STATUS[bands.grade(rate) if bands else None]),
         tile(t("lessons.held_past", lang), f"{fmt_count(figs['sessions_held'], lang)} / "
              f"{fmt_count(figs['sessions_past'], lang)}", "lessons-held"),
         tile(t("lessons.hours", lang), fmt_number(figs["hours_delivered"], 1, t("unit.hours", lang)), "lessons-hours"),
@@ -57,13 +57,13 @@ def lesson_tiles(figs: dict, lang: str) -> list:
     ]
 
 
-def children_table(children: list[dict], lang: str) -> html.Table:
+def children_table(children: list[dict], lang: str, bands: Bands | None) -> html.Table:
     """Each child's opening rate, held / due sessions and teaching-point reach this week."""
     rows = []
     for c in children:
         f = _all(c["figures"])
         rows.append([dcc.Link(c["name"], href=href("/lessons", c["level"], c["code"])),
-                     html.Span(fmt_rate(f["opening_rate"]), style={"color": rate_colour(f["opening_rate"], OPENING_RATE_BANDS)}),
+                     html.Span(fmt_rate(f["opening_rate"]), style={"color": rate_colour(f["opening_rate"], bands)}),
                      f"{f['sessions_held']} / {f['sessions_past']}", fmt_rate(f["teaching_point_reach"])])
     return table([t("name", lang), t("lessons.opening_rate", lang), t("lessons.held_past", lang),
                   t("lessons.reach", lang)], rows, lang, "lessons-children-table")
@@ -108,11 +108,11 @@ def refresh(_n, search, lang, session):
     sessions = api_client.get(token, f"{base}/sessions", page_size=30)
     figs = _all(summary["figures"])
     return (
-        breadcrumb(summary["scope"], session["user"], "/lessons", "lessons"), lesson_tiles(figs, lang),
+        breadcrumb(summary["scope"], session["user"], "/lessons", "lessons"), lesson_tiles(figs, lang, bands_of(summary.get("opening_rate_bands"))),
         lesson_figures.weekly_figure(weekly, t("lessons.weekly", lang), lang),
         lesson_figures.kinds_figure(summary["figures"], t("lessons.by_kind", lang), lang),
         [panel_head(t("lessons.children", lang), export_buttons("lesson_children", f"{base}/summary", lang)),
-         children_table(summary["children"], lang)],
+         children_table(summary["children"], lang, bands_of(summary.get("opening_rate_bands")))],
         [panel_head(t("lessons.live", lang), export_buttons("live", f"{base}/live", lang)), live_table(live, lang)],
         [panel_head(t("lessons.sessions", lang), export_buttons("sessions", f"{base}/sessions", lang)),
          sessions_table(sessions, lang)],

@@ -74,12 +74,12 @@ def headline_tiles(figs: dict, availability: dict, alerts: int, lang: str) -> li
     ]
 
 
-def children_table(children: list[dict], lang: str) -> html.Table:
-    """Each child's devices, online devices and online rate; its name drills down."""
+def children_table(children: list[dict], lang: str, bands: figures.Bands | None) -> html.Table:
+    """Each child's devices, online devices and online rate (coloured by `bands`); its name drills down."""
     rows = [[dcc.Link(c["name"], href=href("/", c["level"], c["code"]), id=f"overview-child-{c['code']}"),
              fmt_count(c["availability"]["devices"], lang), fmt_count(c["availability"]["online"], lang),
              html.Span(fmt_rate(c["availability"]["online_rate"]),
-                       style={"color": figures.rate_colour(c["availability"]["online_rate"])})]
+                       style={"color": figures.rate_colour(c["availability"]["online_rate"], bands)})]
             for c in children]
     return table([t("name", lang), t("devices", lang), t("online", lang), t("online_rate", lang)], rows, lang,
                  "overview-table")
@@ -133,7 +133,7 @@ def refresh(_n: int | None, search: str | None, lang: str, session: dict):
         figures.kind_figure(data["availability"], lang),
         figures.trend_figure(trend["points"], trend["figure"], t("trend.online", lang), lang,
                              bucket=trend.get("bucket", "hour"), now=parse_time(trend.get("as_of"))),
-        [panel_head(t("children.table", lang), tools), children_table(data["children"], lang)],
+        [panel_head(t("children.table", lang), tools), children_table(data["children"], lang, figures.served_bands(token))],
         alert_feed(alerts, level, code, lang), t("alerts.feed", lang),
         f"{t('as_of', lang)} {fmt_time(data['as_of'], seconds=True)}", None, False,
     )

@@ -67,25 +67,18 @@ def test_every_word_exists_in_both_languages():
     assert t("no.such.key", "en") == "no.such.key"
 
 
-def test_children_are_ranked_worst_first_with_traffic_lights():
-    fig = figures.children_figure([child("1", "甲", 99, 100), child("2", "乙", 50, 100), child("3", "丙", 90, 100)],
-                                  "zh")
-    bar = fig.data[0]
-    assert list(bar.x) == ["乙", "丙", "甲"]
-    assert list(bar.marker.color) == [figures.POOR, figures.FAIR, figures.GOOD]
-    assert [list(c)[:2] for c in bar.customdata][0] == ["city", "2"]
-    assert fig.layout.uirevision == "keep"
-
-
-def test_rates_are_coloured_by_their_own_bands():
-    assert [figures.rate_colour(r) for r in (0.95, 0.9, 0.8, None)] == [
+def test_rates_are_coloured_by_the_bands_the_api_serves():
+    online = figures.bands_of({"good": 0.95, "fair": 0.85})
+    assert [figures.rate_colour(r, online) for r in (0.95, 0.9, 0.8, None)] == [
         figures.GOOD, figures.FAIR, figures.POOR, figures.NONE]
-    assert figures.rate_colour(0.9, figures.OPENING_RATE_BANDS) == figures.GOOD
-    assert figures.GRADE_STATUS[figures.OPENING_RATE_BANDS.grade(0.8)] == "behind"
+    opening = figures.bands_of({"good": 0.90, "fair": 0.75})
+    assert figures.rate_colour(0.9, opening) == figures.GOOD
+    assert figures.GRADE_STATUS[opening.grade(0.8)] == "behind"
+    assert figures.rate_colour(0.5, figures.bands_of(None)) == figures.NONE  # no bands served: neutral
 
 
 def test_empty_data_gives_a_chart_that_says_so():
-    for fig in (figures.children_figure([], "zh"), figures.trend_figure([], CATALOGUE_RATE, "趋势", "zh"),
+    for fig in (figures.trend_figure([], CATALOGUE_RATE, "趋势", "zh"),
                 equity_figures.composite_figure([], "均衡", "zh"), lesson_figures.weekly_figure([], "周", "en")):
         assert fig.layout.annotations[0].text in (t("empty", "zh"), t("empty", "en"))
         assert fig.data == ()

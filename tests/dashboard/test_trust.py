@@ -137,12 +137,6 @@ def test_mean_time_to_repair_without_data_is_a_dash(pages, times, mttr, note):
 
 
 def test_charts_do_not_plot_none_as_zero():
-    children = [{"level": "city", "code": "1", "name": "甲", "availability": {"online_rate": 0.9}},
-                {"level": "city", "code": "2", "name": "乙", "availability": {"online_rate": None}}]
-    bar = figures.children_figure(children, "zh").data[0]
-    assert list(bar.y) == [90.0, None] and list(bar.text) == ["90.0%", "—"]
-    assert list(bar.marker.color)[1] == figures.NONE
-
     kinds = lesson_figures.kinds_figure([{"kind": "master", "sessions_past": 3, "sessions_held": 0,
                                           "opening_rate": None}], "分类", "zh").data[0]
     assert list(kinds.y) == [None] and list(kinds.text)[0].startswith("—")
