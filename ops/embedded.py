@@ -142,7 +142,13 @@ def _stable_port(record: Path, preferred: int | None) -> int:
 
 
 def pg_bindir() -> Path:
-    """Where Debian keeps the PostgreSQL server binaries (the newest installed major)."""
+    """Where the PostgreSQL server binaries are: COCKPIT_PG_BINDIR when set (another layout or build),
+    else Debian's place for the newest installed major."""
+    if os.environ.get("COCKPIT_PG_BINDIR"):
+        chosen = Path(os.environ["COCKPIT_PG_BINDIR"])
+        if not (chosen / "postgres").exists():
+            raise RuntimeError(f"COCKPIT_PG_BINDIR={chosen} holds no postgres binary")
+        return chosen
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
     if not found:
         raise RuntimeError("PostgreSQL server not installed: apt-get install postgresql")

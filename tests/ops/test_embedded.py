@@ -150,3 +150,15 @@ def test_mosquitto_makes_each_client_id_its_username_once_there_are_passwords(tm
     assert "message_size_limit" not in secured.conf.read_text()  # the guard limits sizes, with a valid PUBACK
     assert "plugin_opt_max_payload 16384" in secured.conf.read_text()
     assert f"max_packet_size {1024 * 1024}" in secured.conf.read_text()
+
+
+def test_the_server_binaries_can_be_chosen(monkeypatch, tmp_path):
+    """COCKPIT_PG_BINDIR picks another PostgreSQL build; a folder without a server is refused clearly."""
+    from ops.embedded import pg_bindir
+
+    default = pg_bindir()
+    monkeypatch.setenv("COCKPIT_PG_BINDIR", str(default))
+    assert pg_bindir() == default
+    monkeypatch.setenv("COCKPIT_PG_BINDIR", str(tmp_path))
+    with pytest.raises(RuntimeError, match="holds no postgres binary"):
+        pg_bindir()
