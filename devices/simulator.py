@@ -25,6 +25,7 @@ from core.credentials import device_password
 from devices.behaviour import (
     LessonSlot,
     SimDevice,
+    UseModel,
     lesson_events,
     power_event,
     reading,
@@ -52,16 +53,43 @@ WHERE current_date BETWEEN l.valid_from AND l.valid_until
 """
 
 
+# Each board's newest stored reading: its counter goes on from there (one index probe a board).
+_LAST_USE = """
+SELECT d.id, b.time, b.active_use_s
+FROM device d CROSS JOIN LATERAL (
+    SELECT t.time, t.active_use_s FROM board_telemetry t WHERE t.device_id = d.id ORDER BY t.time DESC LIMIT 1) b
+WHERE d.kind = 'board' AND d.id = ANY(%s)
+"""
+
+
 def load_devices(conn: psycopg.Connection, limit: int | None = None) -> list[SimDevice]:
-    """Every registered device with its timetable, as simulator state."""
+    """Every registered device with its timetable, as simulator state; a board also with its
+    newest stored reading (`last_use`), which `resume_counters` continues."""
     slots: dict[str, list[LessonSlot]] = {}
     for r in conn.execute(_LESSON_SLOTS):
         slots.setdefault(r["device_id"], []).append(
             LessonSlot(r["id"], r["weekday"], r["starts_at"], r["ends_at"], r["role"]))
     start_seq = int(time.time() * 1000)  # monotonic across simulator restarts
     rows = conn.execute(_DEVICES).fetchall()[:limit]
-    return [SimDevice.create(r["id"], r["kind"], r["school_code"], r["locale"], r["uplink_mbps"],
-                             slots.get(r["id"], []), start_seq) for r in rows]
+    devices = [SimDevice.create(r["id"], r["kind"], r["school_code"], r["locale"], r["uplink_mbps"],
+                                slots.get(r["id"], []), start_seq) for r in rows]
+    boards = [d.id for d in devices if d.kind == "board"]
+    last = {r["id"]: (r["time"], r["active_use_s"]) for r in conn.execute(_LAST_USE, (boards,))} if boards else {}
+    for d in devices:
+        d.last_use = last.get(d.id)
+    return devices
+
+
+def resume_counters(devices: list[SimDevice], calendar: SchoolCalendar, now: datetime,
+                    clock_offset: dict[str, float] | None = None) -> None:
+    """Start every board's active-use counter at `now` (on each device's own clock) where the
+    typical-use model, from the board's last stored reading if it has one, puts it: the first live
+    reading continues the simulated past (or the previous run) without a jump."""
+    model = UseModel(calendar)
+    for d in devices:
+        if d.kind == "board":
+            moment = now + timedelta(seconds=(clock_offset or {}).get(d.id, 0.0))
+            d.resume_use(model, moment, d.last_use)
 
 
 class Simulator:
@@ -79,6 +107,7 @@ class Simulator:
         self.misbehaviour = Misbehaviour(settings.skewed_share, duplicate_share=settings.duplicate_share,
                                          late_share=settings.late_share)
         self.clock_offset = {d.id: offset for d in devices if (offset := self.misbehaviour.clock_offset(self.rng))}
+        resume_counters(devices, calendar, datetime.now(UTC), self.clock_offset)
         self.schools: dict[str, list[str]] = {}
         self._held: dict[str, tuple[Channel, object]] = {}  # a message each that will arrive late
         self._due: list[tuple[float, str]] = []

@@ -248,7 +248,7 @@ class Stack:
 
             started = time.monotonic()
             add_history(db_url)  # so trends and lesson figures are not empty on the first start
-            print(f"  history     four weeks of simulated past in {time.monotonic() - started:.1f}s", flush=True)
+            print(f"  history     a term of simulated past in {time.monotonic() - started:.1f}s", flush=True)
 
     def _children(self, db_url: str, mqtt_url: str, platform_password: str | None) -> list[Child]:
         from core.credentials import API, PATROL, derived_password, ingest_account

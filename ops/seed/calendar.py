@@ -53,3 +53,15 @@ def autumn_term(school_year: int) -> tuple[date, date]:
     """First and last day of the autumn term: 1 September to the Friday before 23 January."""
     last = date(school_year + 1, 1, 22)
     return date(school_year, 9, 1), last - timedelta(days=(last.isoweekday() - 5) % 7)
+
+
+def term_start(day: date) -> date:
+    """The first day of the term `day` is in, or of the last one begun before it (a vacation belongs
+    to the term before it): the autumn term's (autumn_term), or the spring term's, the day after
+    the winter vacation (1 March where that vacation is not in VACATIONS)."""
+    autumn = autumn_term(day.year)[0]
+    if day >= autumn:
+        return autumn
+    spring = next((end + timedelta(days=1) for _start, end, name in VACATIONS
+                   if name == "寒假" and end.year == day.year), date(day.year, 3, 1))
+    return spring if day >= spring else autumn_term(day.year - 1)[0]

@@ -2,8 +2,8 @@
 
 Same scale, seed and school year, same province: every random choice comes from one
 random.Random(seed), and nothing depends on today's date. "demo" keeps all 17 real
-cities and 103 counties with three schools each (four in 随州, the demo's home city)
-and at most 12 boards a school; "province" generates ~10,000 schools and ~200,000
+cities and 103 counties with three schools each (twelve in each county of 随州, the demo's
+home city, so its rankings and equity have schools to compare) and at most 12 boards a school; "province" generates ~10,000 schools and ~200,000
 devices, one touch board per class.
 
 Demo accounts, all with the password ``demo-password``:

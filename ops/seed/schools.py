@@ -13,7 +13,15 @@ from typing import Literal
 from ops.seed import hubei
 
 Scale = Literal["demo", "province"]
-HOME_CITY = "421300"  # 随州市: the demo's home city gets a few more schools
+HOME_CITY = "421300"  # 随州市: the demo's home city has enough schools per county to rank and compare
+# (locale, stage) of a demo county of the home city, plus one town school of a drawn stage: 12 schools,
+# primary and junior, urban, town and rural, so a county's rankings and its equity groups
+# (primary: primary + nine-year; junior: junior + nine-year) have schools enough to mean something.
+HOME_DEMO_PLAN = (
+    ("urban", "primary"), ("urban", "junior"), ("urban", "primary"), ("town", "primary"), ("town", "junior"),
+    ("town", "nine_year"), ("town", "primary"), ("rural", "primary"), ("rural", "junior"), ("rural", "primary"),
+    ("rural", "teaching_point"),
+)
 DEMO_BOARDS_PER_SCHOOL = 12
 
 # Schools per county at province scale, by kind of county (≈ 10,000 in all).
@@ -152,10 +160,11 @@ def _plan(rng: random.Random, county: County, scale: Scale) -> list[tuple[str, s
     """(locale, stage) of each school to create in the county."""
     if scale == "demo":
         town_stage = rng.choices(("primary", "junior", "nine_year", "senior"), (40, 25, 20, 15))[0]
+        if county.city == HOME_CITY:
+            return [*HOME_DEMO_PLAN, ("town", town_stage)]
         if county.kind == "core":  # city proper: no villages, so no teaching point
             return [("urban", "primary"), ("urban", "junior"), ("town", town_stage)]
-        plan = [("urban", "primary"), ("town", town_stage), ("rural", "teaching_point")]
-        return plan + [("rural", "primary")] if county.city == HOME_CITY else plan
+        return [("urban", "primary"), ("town", town_stage), ("rural", "teaching_point")]
     count = round(SCHOOLS_PER_COUNTY[county.kind] * rng.uniform(0.85, 1.15))
     locales = rng.choices(("urban", "town", "rural"), LOCALE_WEIGHTS.get(county.kind, RURAL_COUNTY_LOCALES), k=count)
     plan = [("urban", "primary")]  # every county seat has its 实验小学

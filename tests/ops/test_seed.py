@@ -14,6 +14,7 @@ from ops.seed.generator import (
     generate,
     seed_database,
 )
+from ops.seed.schools import HOME_CITY
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,21 @@ def test_demo_is_small_but_covers_the_province(demo):
     assert max(Counter(d[2] for d in demo.device if d[1] == "board").values()) <= 12
     per_county = Counter(s[2] for s in demo.school)
     assert per_county["421303"] > per_county["420102"], "the home city 随州 is richer"
+
+
+def test_every_county_of_the_home_city_has_schools_enough_to_rank_and_compare(demo):
+    home = [c[0] for c in demo.county if c[1] == HOME_CITY]
+    assert len(home) == 3
+    for county in home:
+        schools = [s for s in demo.school if s[2] == county]
+        assert len(schools) >= 8
+        assert {"urban", "town", "rural"} <= {s[5] for s in schools}
+        primary = [s for s in schools if s[6] in ("primary", "nine_year") and s[8] >= 50]
+        junior = [s for s in schools if s[6] in ("junior", "nine_year")]
+        assert len(primary) >= 5 and len(junior) >= 3, "both equity groups have schools to compare"
+        assert Counter(d[2] for d in demo.device if d[1] == "board" and d[2] in {s[0] for s in schools})
+    others = Counter(s[2] for s in demo.school if s[3] != HOME_CITY)
+    assert max(others.values()) <= 4, "the rest of the province stays small"
 
 
 def test_codes_and_ids_are_valid(demo):
