@@ -173,7 +173,8 @@ def timescale(db):
 def test_timescaledb_rollups_are_real_time_continuous_aggregates(timescale):
     caggs = timescale.execute("SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates "
                               "ORDER BY 1").fetchall()
-    assert {c["view_name"] for c in caggs} == {f"{k}_{g}_cagg" for k in ("board", "recorder", "gateway")
+    assert {c["view_name"] for c in caggs} == {f"{k}_{g}_cagg" for k in ("board", "recorder", "gateway",
+                                                                        "board_use", "recorder_frames")
                                               for g in ("hourly", "daily")}
     assert not any(c["materialized_only"] for c in caggs)
     kinds = timescale.execute("SELECT relname, relkind FROM pg_class WHERE relname LIKE ANY "
@@ -193,7 +194,7 @@ def test_timescaledb_policies_compress_and_expire_raw_telemetry(timescale):
     assert settings == {"segmentby": "device_id", "orderby": "\"time\" DESC"}
     refreshes = timescale.execute("SELECT count(*) AS n FROM timescaledb_information.jobs "
                                   "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchone()
-    assert refreshes["n"] == 6
+    assert refreshes["n"] == 10
 
 
 @pytest.mark.timescaledb
