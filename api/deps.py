@@ -1,16 +1,19 @@
 """Dependencies every router uses: a pooled connection, the authenticated user, the scope a
-path names (checked against the user's) and the role a route needs."""
+path names (checked against the user's), the role a route needs and the period asked about."""
 
 from collections.abc import Collection, Iterator
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 
 from api.auth.models import User
 from api.auth.service import authenticate_token, oauth2_scheme
+from api.inputs import DbDate
+from api.metrics.service import school_calendar
 from api.scopes.access import resolve
 from api.scopes.models import Scope
+from core.period import MAX_DAYS, Period, PeriodError, PeriodName, parse_period
 from core.scope import Level
 
 Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["421300"])]
@@ -50,3 +53,26 @@ def role(allowed: Collection[str], action: str) -> Any:
         return user
 
     return Annotated[User, Depends(user_who_may)]
+
+
+def asked_period(
+        conn: Conn,
+        period: Annotated[PeriodName | None, Query(
+            description="the period asked about, in the schools' time zone (default: now); see docs/metrics.md",
+            examples=["yesterday"])] = None,
+        from_: Annotated[DbDate | None, Query(
+            alias="from", description=f"instead of period: the first day of a range of at most {MAX_DAYS} days",
+            examples=["2025-03-01"])] = None,
+        to: Annotated[DbDate | None, Query(
+            description="the last day of that range (inclusive, not after today; default today)",
+            examples=["2025-03-31"])] = None) -> Period:
+    """The period `period=` or `from=`/`to=` names (core/period.py); `now` when none is given.
+    422 with the reason when it cannot be answered (both given, from after to, to in the future,
+    too long a range)."""
+    try:
+        return parse_period(period, from_, to, calendar=school_calendar(conn) if period == "this_term" else None)
+    except PeriodError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+AskedPeriod = Annotated[Period, Depends(asked_period)]

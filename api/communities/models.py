@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.metrics.models import OmitUnset, PeriodInfo
 from api.scopes.models import Scope, ScopeRef
 
 CommunityKind = Literal["merged", "co_built", "collaborative", "mixed"]
@@ -40,12 +41,16 @@ class ChildCoverage(ScopeRef):
     figures: CoverageFigures
 
 
-class Coverage(BaseModel):
+class Coverage(OmitUnset):
     """A scope's community coverage, with each child's."""
+
+    OPTIONAL = frozenset({"period"})
 
     scope: Scope
     figures: CoverageFigures
     children: list[ChildCoverage]
+    period: PeriodInfo | None = Field(None, description="coverage as of the end of this period (only with a "
+                                                        "period)")
 
 
 class CommunityRow(BaseModel):
@@ -62,7 +67,8 @@ class CommunityRow(BaseModel):
     member_devices: int
     member_online: int
     member_online_rate: float | None = Field(description="online / devices of the member schools, now")
-    pairs_active: int = Field(description="members that received a held lesson from the lead in the window")
+    pairs_active: int = Field(description="members that received a held lesson from the lead in the window "
+                                          "(the last activity weeks, or the days of the period asked)")
     lessons_held: int = Field(description="held sessions from the lead to members in the window (per pair)")
 
 
@@ -85,5 +91,5 @@ class MemberRow(BaseModel):
 class CommunityDetail(CommunityRow):
     """A community and its member schools inside the user's scope."""
 
-    activity_weeks: int
+    activity_weeks: int = Field(description="weeks of the activity window (with a period: its days / 7, rounded up)")
     member_schools: list[MemberRow]

@@ -7,8 +7,9 @@ of the community). Lists and detail show a community when any of its schools is 
 the user's scope, and only the member schools inside it.
 """
 
+import math
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from fastapi import HTTPException, status
 from psycopg import Connection, sql
@@ -24,18 +25,26 @@ from api.communities.models import (
     MemberRow,
 )
 from api.communities.settings import community_settings
+from api.metrics.models import period_info
 from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import children
+from core.period import Period
 from core.scope import child_key
 from rollups.school_now import ensure_fresh
 
 COMMUNITY_KINDS = ("merged", "co_built", "collaborative", "mixed")
 
+# Queries count as of a day, %(as_of)s (NULL: whatever is recorded): the memberships joined by
+# then (or with no date) of the communities founded by then (or with no date).
+
 _SCHOOLS = """
     SELECT {key} AS child, count(*) AS compulsory_schools,
-           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM community_member m WHERE m.school_code = s.code))
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM community_member m JOIN community c ON c.code = m.community_code
+                                          WHERE m.school_code = s.code
+                                            AND (%(as_of)s::date IS NULL OR m.joined_on IS NULL OR m.joined_on <= %(as_of)s::date)
+                                            AND (%(as_of)s::date IS NULL OR c.founded_on IS NULL OR c.founded_on <= %(as_of)s::date)))
                AS covered_schools
     FROM school s
     WHERE {where} AND s.stage IN ('primary', 'junior', 'nine_year', 'teaching_point')
@@ -43,26 +52,32 @@ _SCHOOLS = """
 
 _COMMUNITIES = """
     SELECT {key} AS child, c.kind,
-           (SELECT count(*) FROM community_member m WHERE m.community_code = c.code AND m.role = 'member')
+           (SELECT count(*) FROM community_member m WHERE m.community_code = c.code AND m.role = 'member'
+                                                      AND (%(as_of)s::date IS NULL OR m.joined_on IS NULL OR m.joined_on <= %(as_of)s::date))
                AS members,
            EXISTS (SELECT 1 FROM community_member m JOIN school ms ON ms.code = m.school_code
-                   WHERE m.community_code = c.code AND ms.county_code <> c.county_code) AS cross_county
+                   WHERE m.community_code = c.code AND ms.county_code <> c.county_code
+                         AND (%(as_of)s::date IS NULL OR m.joined_on IS NULL OR m.joined_on <= %(as_of)s::date))
+               AS cross_county
     FROM community c JOIN school s ON s.code = c.lead_school_code
-    WHERE {where}"""
+    WHERE {where} AND (%(as_of)s::date IS NULL OR c.founded_on IS NULL OR c.founded_on <= %(as_of)s::date)"""
 
 # Communities with a school inside the bound, the bound's member schools of each, their
-# devices now, and the held lessons each received from its lead school since %(since)s.
+# devices now, and the held lessons each received from its lead school from %(since)s (to %(through)s).
 _LIST = """
     WITH visible AS (
         SELECT m.community_code, m.school_code, m.role, m.joined_on
         FROM community_member m JOIN school s ON s.code = m.school_code
-        WHERE {where}
+        JOIN community c ON c.code = m.community_code
+        WHERE {where} AND (%(as_of)s::date IS NULL OR m.joined_on IS NULL OR m.joined_on <= %(as_of)s::date)
+          AND (%(as_of)s::date IS NULL OR c.founded_on IS NULL OR c.founded_on <= %(as_of)s::date)
     ), activity AS (
         SELECT v.community_code, v.school_code, count(DISTINCT (ls.lesson_id, ls.day)) AS held
         FROM visible v
         JOIN community c ON c.code = v.community_code
         JOIN device rd ON rd.school_code = v.school_code
         JOIN lesson_session_receiver lr ON lr.device_id = rd.id AND lr.joined_at IS NOT NULL AND lr.day >= %(since)s
+             AND (%(through)s::date IS NULL OR lr.day <= %(through)s::date)
         JOIN lesson_session ls ON ls.lesson_id = lr.lesson_id AND ls.day = lr.day AND ls.status = 'held'
         JOIN remote_lesson l ON l.id = ls.lesson_id
         JOIN device md ON md.id = l.main_device_id AND md.school_code = c.lead_school_code
@@ -100,11 +115,17 @@ def _coverage(schools: dict, communities: list[dict]) -> CoverageFigures:
     )
 
 
-def coverage(conn: Connection, scope: Scope, user: User) -> Coverage:
-    """Coverage of compulsory-education schools and the shape of the communities, for the scope and each child."""
+def _as_of(period: Period | None) -> date | None:
+    """The day memberships are counted on: the last day of the period begun; None for now (all recorded)."""
+    return None if period is None or period.is_now else period.elapsed_last
+
+
+def coverage(conn: Connection, scope: Scope, user: User, period: Period | None = None) -> Coverage:
+    """Coverage of compulsory-education schools and the shape of the communities, for the scope and each
+    child: now, or as of the end of a period (memberships joined and communities founded by then)."""
     where, extra = bounded(scope.level, user=user)
     key = child_key(scope.level)
-    params = {"scope_code": scope.code, **extra}
+    params = {"scope_code": scope.code, **extra, "as_of": _as_of(period)}
     schools = {r.pop("child"): r for r in conn.execute(sql.SQL(_SCHOOLS).format(key=key, where=where), params)}
     communities: dict[str, list[dict]] = defaultdict(list)
     for row in conn.execute(sql.SQL(_COMMUNITIES).format(key=key, where=where), params):
@@ -113,17 +134,24 @@ def coverage(conn: Connection, scope: Scope, user: User) -> Coverage:
                     "covered_schools": sum(r["covered_schools"] for r in schools.values())}
     kids = [ChildCoverage(**kid.model_dump(), figures=_coverage(schools.get(kid.code, {}), communities[kid.code]))
             for kid in children(conn, scope, user)]
-    return Coverage(scope=scope, figures=_coverage(every_school, [c for cs in communities.values() for c in cs]),
-                    children=kids)
+    answer = Coverage(scope=scope, figures=_coverage(every_school, [c for cs in communities.values() for c in cs]),
+                      children=kids)
+    return answer if _as_of(period) is None else answer.model_copy(update={"period": period_info(period)})
 
 
-def _communities(conn: Connection, where: sql.Composable, params: dict) -> list[CommunityDetail]:
-    """The communities with a school inside the bound, each with its members inside it."""
+def _communities(conn: Connection, where: sql.Composable, params: dict,
+                 period: Period | None = None) -> list[CommunityDetail]:
+    """The communities with a school inside the bound, each with its members inside it; their lessons
+    over the last activity weeks, or over the days of a period (members as of its end)."""
     ensure_fresh(conn, metrics_settings().now_max_age_s)
-    weeks = community_settings().activity_weeks
-    since = datetime.now(UTC).date() - timedelta(weeks=weeks)
+    if _as_of(period) is None:
+        weeks = community_settings().activity_weeks
+        since, through = datetime.now(UTC).date() - timedelta(weeks=weeks), None
+    else:
+        weeks, since, through = math.ceil(period.days / 7), period.first, period.last
     members: dict[str, list[MemberRow]] = defaultdict(list)
-    for r in conn.execute(sql.SQL(_LIST).format(where=where), {**params, "since": since}):
+    for r in conn.execute(sql.SQL(_LIST).format(where=where),
+                          {**params, "since": since, "through": through, "as_of": _as_of(period)}):
         code = r.pop("community_code")
         held = r.pop("lessons_held")
         held = None if r["role"] == "lead" else held or 0
@@ -148,17 +176,17 @@ def _communities(conn: Connection, where: sql.Composable, params: dict) -> list[
     return out
 
 
-def list_communities(conn: Connection, scope: Scope, user: User) -> list[CommunityRow]:
-    """Communities with a school inside the scope, in code order."""
+def list_communities(conn: Connection, scope: Scope, user: User, period: Period | None = None) -> list[CommunityRow]:
+    """Communities with a school inside the scope, in code order (as of the end of a period, if given)."""
     where, extra = bounded(scope.level, user=user)
-    details = _communities(conn, where, {"scope_code": scope.code, **extra})
+    details = _communities(conn, where, {"scope_code": scope.code, **extra}, period)
     return [CommunityRow(**d.model_dump(exclude={"activity_weeks", "member_schools"})) for d in details]
 
 
-def get_community(conn: Connection, user: User, code: str) -> CommunityDetail:
+def get_community(conn: Connection, user: User, code: str, period: Period | None = None) -> CommunityDetail:
     """A community with its member schools inside the user's scope; 404 when none is."""
     where, extra = bounded("community", user=user)
-    found = [c for c in _communities(conn, where, {"scope_code": code, **extra}) if c.code == code]
+    found = [c for c in _communities(conn, where, {"scope_code": code, **extra}, period) if c.code == code]
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such community")
     return found[0]

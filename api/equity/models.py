@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.metrics.models import OmitUnset, PeriodInfo
 from api.scopes.models import Scope, ScopeRef
 
 Group = Literal["primary", "junior"]
@@ -46,9 +47,13 @@ class LocaleGap(BaseModel):
     rural_to_urban: float | None = Field(description="rural mean / urban mean (1.0: no gap)")
 
 
-class Equity(BaseModel):
+class Equity(OmitUnset):
     """Equity of every county in a scope, and the urban–town–rural gap of the scope."""
+
+    OPTIONAL = frozenset({"period"})
 
     scope: Scope
     counties: list[CountyEquity]
     gap: list[LocaleGap]
+    period: PeriodInfo | None = Field(None, description="the period the indicators are taken over (only with a "
+                                                        "period)")

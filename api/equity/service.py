@@ -14,9 +14,11 @@ from psycopg import Connection, sql
 
 from api.auth.models import User
 from api.equity.models import CountyEquity, Equity, GroupEquity, IndicatorCV, LocaleGap
-from api.metrics.service import window_params
+from api.metrics.models import period_info
+from api.metrics.service import period_params, rolled_up, window_params
 from api.scopes.access import bounded
 from api.scopes.models import Scope
+from core.period import Period
 
 BARS = {"primary": 0.50, "junior": 0.45}
 GROUP_STAGES = {"primary": ("primary", "nine_year", "teaching_point"), "junior": ("junior", "nine_year")}
@@ -39,6 +41,43 @@ LEFT JOIN (SELECT school_code, sum(active_use_s) AS use_s FROM school_daily
            WHERE bucket >= %(since)s AND kind = 'board' GROUP BY school_code) u ON u.school_code = s.code
 LEFT JOIN (SELECT device_id, count(*) AS lessons FROM remote_lesson_receiver GROUP BY device_id) rl
        ON rl.device_id = d.id
+WHERE {where} AND s.students > 0 AND NOT (s.stage = 'teaching_point' AND s.students < 50)
+GROUP BY s.code
+"""
+
+# The same over a period (core/period.py): devices in service at its end (installed or registered
+# before it), their availability over it (online / in-service device-minutes, as the figure
+# online_rate over a period), board use over its school days, and the lessons timetabled in it.
+_SCHOOL_VALUES_OVER = """
+SELECT s.code, s.county_code, s.locale, s.stage, s.students::float AS p,
+       100.0 * count(d.id) FILTER (WHERE d.kind = 'board') / nullif(s.students, 0) AS boards_per_100_students,
+       max(o.online_min) / nullif(max(o.device_minutes), 0) AS online_rate,
+       coalesce(max(u.use_s), 0) / 3600.0 / nullif(s.classes * %(p_school_days)s, 0) AS use_hours_per_class_day,
+       s.uplink_mbps::float / nullif(s.students, 0) AS mbps_per_student,
+       coalesce(sum(rl.lessons), 0)::float / nullif(s.classes, 0) AS remote_lessons_per_class
+FROM school s
+LEFT JOIN device d ON d.school_code = s.code
+     AND least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(p_until)s
+LEFT JOIN (SELECT i.school_code, sum(least(coalesce(r.online_min, 0), i.device_minutes)) AS online_min,
+                  sum(i.device_minutes) AS device_minutes
+           FROM (SELECT d.school_code, d.kind,
+                        sum(extract(epoch FROM %(p_until)s - greatest(%(p_start)s, least(d.registered_at,
+                            d.installed_on::timestamp AT TIME ZONE %(tz)s))) / 60.0) AS device_minutes
+                 FROM device d JOIN school s ON s.code = d.school_code
+                 WHERE {where} AND least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(p_until)s
+                 GROUP BY 1, 2) i
+           LEFT JOIN (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min
+                      FROM school_daily r JOIN school s ON s.code = r.school_code
+                      WHERE {where} AND r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2) r
+                  ON r.school_code = i.school_code AND r.kind = i.kind
+           GROUP BY 1) o ON o.school_code = s.code
+LEFT JOIN (SELECT r.school_code, sum(r.active_use_s) AS use_s
+           FROM school_daily r JOIN school s ON s.code = r.school_code
+           WHERE {where} AND r.kind = 'board' AND r.bucket >= %(p_start)s AND r.bucket < %(p_end)s
+           GROUP BY 1) u ON u.school_code = s.code
+LEFT JOIN (SELECT r.device_id, count(*) AS lessons FROM remote_lesson_receiver r
+           JOIN remote_lesson l ON l.id = r.lesson_id
+           WHERE l.valid_from <= %(p_last)s AND l.valid_until >= %(p_first)s GROUP BY 1) rl ON rl.device_id = d.id
 WHERE {where} AND s.students > 0 AND NOT (s.stage = 'teaching_point' AND s.students < 50)
 GROUP BY s.code
 """
@@ -73,11 +112,19 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(float(x), 4)
 
 
-def equity(conn: Connection, scope: Scope, user: User, now: datetime | None = None) -> Equity:
-    """The CV of every indicator per county and school group, and the locale gap, for the scope."""
+def equity(conn: Connection, scope: Scope, user: User, now: datetime | None = None,
+           period: Period | None = None) -> Equity:
+    """The CV of every indicator per county and school group, and the locale gap, for the scope: now
+    (availability now, use over the use window), or over a period."""
     where, params = bounded(scope.level, user=user)
-    params |= {"scope_code": scope.code} | window_params(conn, now or datetime.now(UTC))
-    values = sql.SQL(_SCHOOL_VALUES).format(where=where)
+    params |= {"scope_code": scope.code}
+    over = period is not None and not period.is_now
+    if over:
+        period = rolled_up(conn, period)
+        params |= period_params(conn, period) | {"p_first": period.first, "p_last": period.last}
+    else:
+        params |= window_params(conn, now or datetime.now(UTC))
+    values = sql.SQL(_SCHOOL_VALUES_OVER if over else _SCHOOL_VALUES).format(where=where)
     by_county: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for group, stages in GROUP_STAGES.items():
         query = sql.SQL(_CV).format(values=values, pairs=_pairs())
@@ -90,6 +137,8 @@ def equity(conn: Connection, scope: Scope, user: User, now: datetime | None = No
                              groups=[_group(g, rows) for g, rows in sorted(groups.items())])
                 for code, groups in sorted(by_county.items())]
     gap_rows = conn.execute(sql.SQL(_GAP).format(values=values, pairs=_pairs()), params).fetchall()
+    if over:
+        return Equity(scope=scope, counties=counties, gap=_gap(gap_rows), period=period_info(period))
     return Equity(scope=scope, counties=counties, gap=_gap(gap_rows))
 
 

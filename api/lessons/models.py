@@ -13,7 +13,7 @@ from pydantic import (
 )
 
 from api.inputs import DbDate, DbText
-from api.metrics.models import Bands
+from api.metrics.models import Bands, OmitUnset, PeriodInfo
 from api.scopes.models import Scope, ScopeRef
 
 LessonKind = Literal["dedicated", "master", "elite"]
@@ -148,17 +148,22 @@ class ChildLessons(ScopeRef):
     figures: list[LessonFigures]
 
 
-class LessonSummary(BaseModel):
-    """A scope's three-classroom figures for one ISO week, with each child's."""
+class LessonSummary(OmitUnset):
+    """A scope's three-classroom figures for one ISO week (or a period), with each child's."""
+
+    OPTIONAL = frozenset({"period", "previous"})
 
     scope: Scope
-    week: str
-    week_start: date
-    week_end: date
+    week: str = Field(description="the ISO week (with a period: the ISO week of its first day)")
+    week_start: date = Field(description="the first day counted (with a period: the period's first day)")
+    week_end: date = Field(description="the last day counted (with a period: the period's last day)")
     as_of: datetime
     figures: list[LessonFigures]
     children: list[ChildLessons]
     opening_rate_bands: Bands = Field(description="the colour bands of 开课率")
+    period: PeriodInfo | None = Field(None, description="the period counted (only with a period)")
+    previous: list[LessonFigures] | None = Field(
+        None, description="the scope's figures over the previous period, by kind (only with a period)")
 
 
 class SessionRow(BaseModel):

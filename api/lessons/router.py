@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response
 
 from api import audit
-from api.deps import Conn, CurrentUser, PathScope, role
+from api.deps import AskedPeriod, Conn, CurrentUser, PathScope, role
 from api.errors import ImportProblem, problems
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbDate
@@ -25,6 +25,7 @@ from api.lessons.models import (
     SessionStatus,
     WeekFigures,
 )
+from core.period import Period
 from core.storable import storable
 from rollups.matching import match_sessions
 from rollups.settings import lesson_settings
@@ -42,24 +43,39 @@ def _refused(errors: list) -> JSONResponse:
         "errors": [e.model_dump() for e in errors]})
 
 
+def _either(period: Period, **others: object) -> None:
+    """422 when a period is asked together with the route's own range parameters."""
+    given = [name for name, value in others.items() if value is not None]
+    if given and not period.is_now:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"give either period/from/to or {'/'.join(given)}, not both")
+
+
 @router.get("/scopes/{level}/{code}/lessons/summary", response_model=LessonSummary,
-            summary="三个课堂 figures of one ISO week, by kind, with each child's")
-def summary(scope: PathScope, conn: Conn, user: CurrentUser, week: Week = None) -> LessonSummary:
-    """Sessions scheduled and held, 开课率, hours, classrooms, teaching-point reach, pairs meeting their quota."""
-    return service.summary(conn, scope, user, week)
+            summary="三个课堂 figures of one ISO week or a period, by kind, with each child's")
+def summary(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod, week: Week = None) -> LessonSummary:
+    """Sessions scheduled and held, 开课率, hours, classrooms, teaching-point reach, pairs meeting their quota.
+    With `period` (or `from`/`to`) instead of `week`: the figures over those days, and `previous`, the
+    scope's figures over the previous period."""
+    _either(period, week=week)
+    return service.summary(conn, scope, user, week, period=period)
 
 
 @router.get("/scopes/{level}/{code}/lessons/sessions", response_model=SessionPage,
             summary="Sessions delivered or received in a scope (format=csv|xlsx exports all matches)",
             responses=EXPORT_RESPONSES)
-def sessions(scope: PathScope, conn: Conn, user: CurrentUser,
+def sessions(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod,
              day_from: DbDate | None = None, day_to: DbDate | None = None,
              status_: Annotated[SessionStatus | None, Query(alias="status")] = None,
              kind: LessonKind | None = None,
              page: Annotated[int, Query(ge=1, le=100_000)] = 1,
              page_size: Annotated[int, Query(ge=1, le=500)] = 50,
              format: ExportFormat = "json") -> SessionPage | Response:  # noqa: A002 - query name
-    """Matched sessions, newest first; the range defaults to the last 7 days and spans at most a year."""
+    """Matched sessions, newest first; the range (`day_from`/`day_to`, or the days of `period` or
+    `from`/`to`) defaults to the last 7 days and spans at most a year."""
+    _either(period, day_from=day_from, day_to=day_to)
+    if not period.is_now:
+        day_from, day_to = period.first, period.last
     day_to = day_to or datetime.now(UTC).date()
     day_from = day_from or day_to - timedelta(days=6)
     if not timedelta(0) <= day_to - day_from <= timedelta(days=366):
@@ -81,10 +97,12 @@ def live(scope: PathScope, conn: Conn, user: CurrentUser) -> list[LiveSession]:
 
 @router.get("/scopes/{level}/{code}/lessons/weekly", response_model=list[WeekFigures],
             summary="Delivered figures per ISO week (trend)")
-def weekly(scope: PathScope, conn: Conn, user: CurrentUser,
-           weeks: Annotated[int, Query(ge=1, le=53)] = 12) -> list[WeekFigures]:
-    """Past sessions, held, 开课率, hours, interrupted and missed per week, oldest first."""
-    return service.weekly(conn, scope, user, weeks)
+def weekly(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod,
+           weeks: Annotated[int, Query(ge=1, le=53, description="the last weeks (without a period)")] = 12
+           ) -> list[WeekFigures]:
+    """Past sessions, held, 开课率, hours, interrupted and missed per week, oldest first; with `period`
+    (or `from`/`to`, which then replaces `weeks`) the ISO weeks it touches, counting only its days."""
+    return service.weekly(conn, scope, user, weeks, period=period)
 
 
 def _import(conn, user, rows: importer.Numbered, source: str) -> ImportResult | JSONResponse:

@@ -26,11 +26,12 @@ from api.lessons.models import (
     SessionRow,
     WeekFigures,
 )
-from api.metrics.models import Bands
+from api.metrics.models import Bands, period_info
 from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import children
+from core.period import Period, week_of
 from core.scope import child_key
 from core.settings import platform_settings
 from rollups.settings import lesson_settings
@@ -117,13 +118,13 @@ def _ratio(num: float, den: float, digits: int = 4) -> float | None:
     return round(num / den, digits) if den else None
 
 
-def _figures(kind: str, n: dict) -> LessonFigures:
+def _figures(kind: str, n: dict, weeks: float = 1.0) -> LessonFigures:
     g = defaultdict(int, n)
     return LessonFigures(
         kind=kind, sessions_scheduled=g["sessions_scheduled"], sessions_past=g["sessions_past"],
         sessions_held=g["sessions_held"], opening_rate=_ratio(g["sessions_held"], g["sessions_past"]),
         hours_delivered=round(g["minutes"] / 60, 2), main_classrooms=g["main_classrooms"],
-        weekly_lessons_per_main_classroom=_ratio(g["sessions_held"], g["main_classrooms"], 2),
+        weekly_lessons_per_main_classroom=_ratio(g["sessions_held"], g["main_classrooms"] * weeks, 2),
         sessions_interrupted=g["sessions_interrupted"], receiving_classrooms=g["receiving_classrooms"],
         receiving_schools=g["receiving_schools"], receiving_classes=g["receiving_classes"],
         teaching_points=g["teaching_points"], teaching_points_reached=g["teaching_points_reached"],
@@ -156,30 +157,60 @@ def _combine(rows: list[dict]) -> dict:
     return total
 
 
-def summary(conn: Connection, scope: Scope, user: User, week: str | None, now: datetime | None = None) -> LessonSummary:
-    """Figures of one ISO week for the scope and each child, by lesson kind and in total."""
-    now = now or datetime.now(UTC)
-    label, monday = parse_week(week, now.astimezone(_tz()).date())
+def _window(first: date, last: date, now: datetime) -> dict:
+    """The parameters of the figures of the days first…last: the pairs' quota window is the
+    LESSONS_QUOTA_WEEKS weeks ending with the week of `last`, or the days themselves if longer."""
     settings = lesson_settings()
-    numbers = _numbers(conn, scope, user, {
-        "now": now, "day_from": monday, "day_to": monday + timedelta(days=6), "quota": settings.quota_per_week,
-        "quota_from": monday - timedelta(weeks=settings.quota_weeks - 1),
-    })
+    quota_from = min(first, week_of(last)[0] - timedelta(weeks=settings.quota_weeks - 1))
+    return {"now": now, "day_from": first, "day_to": last, "quota": settings.quota_per_week,
+            "quota_from": quota_from}
+
+
+def _by_kind(numbers: dict[tuple[str, str], dict], weeks: float) -> list[LessonFigures]:
+    return [_figures(kind, _combine([v for (_, k), v in numbers.items() if k == kind]), weeks) for kind in KINDS]
+
+
+def summary(conn: Connection, scope: Scope, user: User, week: str | None, now: datetime | None = None,
+            period: Period | None = None) -> LessonSummary:
+    """Figures of one ISO week (or of a period, with the previous one) for the scope and each child, by
+    lesson kind and in total."""
+    now = now or datetime.now(UTC)
+    if period is not None and not period.is_now:
+        first, last = period.first, period.last
+        year, number, _ = first.isocalendar()
+        label, weeks = f"{year}-W{number:02d}", period.days / 7
+    else:
+        label, first = parse_week(week, now.astimezone(_tz()).date())
+        last, weeks = first + timedelta(days=6), 1.0
+    numbers = _numbers(conn, scope, user, _window(first, last, now))
     kids = children(conn, scope, user)
-    return LessonSummary(
-        scope=scope, week=label, week_start=monday, week_end=monday + timedelta(days=6), as_of=now,
-        figures=[_figures(kind, _combine([v for (_, k), v in numbers.items() if k == kind])) for kind in KINDS],
-        children=[ChildLessons(**kid.model_dump(), figures=[_figures(kind, numbers.get((kid.code, kind), {}))
+    answer = LessonSummary(
+        scope=scope, week=label, week_start=first, week_end=last, as_of=now, figures=_by_kind(numbers, weeks),
+        children=[ChildLessons(**kid.model_dump(), figures=[_figures(kind, numbers.get((kid.code, kind), {}), weeks)
                                                              for kind in KINDS]) for kid in kids],
         opening_rate_bands=Bands(good=metrics_settings().opening_rate_good, fair=metrics_settings().opening_rate_fair),
     )
+    if period is None or period.is_now:
+        return answer
+    before = period.previous
+    previous = (_by_kind(_numbers(conn, scope, user, _window(before.first, before.last, now)), before.days / 7)
+                if before else None)
+    return answer.model_copy(update={"period": period_info(period), "previous": previous})
 
 
-def weekly(conn: Connection, scope: Scope, user: User, weeks: int, now: datetime | None = None) -> list[WeekFigures]:
-    """Delivered figures per ISO week over the last `weeks` weeks, oldest first."""
+def weekly(conn: Connection, scope: Scope, user: User, weeks: int, now: datetime | None = None,
+           period: Period | None = None) -> list[WeekFigures]:
+    """Delivered figures per ISO week over the last `weeks` weeks (or the weeks of a period, counting
+    only its days), oldest first."""
     now = now or datetime.now(UTC)
-    _, monday = parse_week(None, now.astimezone(_tz()).date())
-    first = monday - timedelta(weeks=weeks - 1)
+    if period is not None and not period.is_now:
+        first, monday = week_of(period.first)[0], week_of(period.last)[0]
+        weeks = (monday - first).days // 7 + 1
+        day_from, day_to = period.first, period.last
+    else:
+        _, monday = parse_week(None, now.astimezone(_tz()).date())
+        first = monday - timedelta(weeks=weeks - 1)
+        day_from, day_to = first, monday + timedelta(days=6)
     where, extra = bounded(scope.level, user=user)
     query = sql.SQL("""
         SELECT date_trunc('week', ls.day)::date AS week_start,
@@ -195,7 +226,7 @@ def weekly(conn: Connection, scope: Scope, user: User, weeks: int, now: datetime
         WHERE {where} AND ls.day BETWEEN %(first)s AND %(last)s
         GROUP BY 1""").format(where=where)
     rows = {r["week_start"]: r for r in conn.execute(query, {
-        "scope_code": scope.code, **extra, "now": now, "first": first, "last": monday + timedelta(days=6)})}
+        "scope_code": scope.code, **extra, "now": now, "first": day_from, "last": day_to})}
     out = []
     for i in range(weeks):
         start = first + timedelta(weeks=i)

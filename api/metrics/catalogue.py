@@ -7,6 +7,12 @@ cities'. Figures that share a template and filter are computed in one query. `{c
 `{columns}` and `{where}` are filled with the child key, the figures' numerators and
 denominators, and the scope/user bound (api/scopes/access.py); every value is a bound
 parameter.
+
+Asked over a period (`period=`/`from=`/`to=`, core/period.py), a figure answers with its
+`over` formula instead: the same shape (a numerator and a denominator per child, combined
+the same way), read from the rollups over the period's days. Its parameters are the
+period's `%(p_start)s`, `%(p_end)s` (local midnights), `%(p_until)s` (what it runs up to),
+`%(p_minutes)s` (minutes from start to until) and `%(p_school_days)s` (school days begun).
 """
 
 from dataclasses import dataclass
@@ -63,6 +69,87 @@ WHERE {where} AND r.bucket >= %(since_week)s GROUP BY 1
 """
 
 
+# Over a period, per school and device kind: the devices in service at the period's end and
+# their in-service device-minutes over it (a device is in service from its installation day or
+# its registration, whichever came first), and the school rollups of the period's days.
+_PERIOD_SCHOOLS = """
+WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where}),
+reg AS (SELECT i.school_code, i.kind, count(*) AS devices,
+               sum(extract(epoch FROM %(p_until)s - greatest(%(p_start)s, i.since)) / 60.0) AS device_minutes
+        FROM (SELECT d.school_code, d.kind,
+                     least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) AS since
+              FROM device d JOIN sc ON sc.code = d.school_code) i
+        WHERE i.since < %(p_until)s GROUP BY 1, 2),
+roll AS (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min, sum(r.active_use_s) AS use_s,
+                sum(r.powered_on_minutes) AS on_min, sum(r.recording_minutes) AS rec_min,
+                sum(r.streaming_minutes) AS stream_min, max(r.utilisation_max) AS util_max,
+                sum(r.latency_avg * r.online_minutes) AS latency_w,
+                sum(r.online_minutes) FILTER (WHERE r.latency_avg IS NOT NULL) AS latency_n,
+                sum(r.loss_avg * r.online_minutes) AS loss_w,
+                sum(r.online_minutes) FILTER (WHERE r.loss_avg IS NOT NULL) AS loss_n
+         FROM school_daily r JOIN sc ON sc.code = r.school_code
+         WHERE r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2)
+SELECT sc.child AS child, {columns}
+FROM sc JOIN reg n ON n.school_code = sc.code
+LEFT JOIN roll r ON r.school_code = n.school_code AND r.kind = n.kind
+GROUP BY 1
+"""
+
+# Over a period, per device in service at its end: whether it sent anything, was used, streamed or
+# recorded on any of the period's days. Only for figures that count devices by their own history;
+# each flag is an EXISTS on device_daily's key (device, day), stopping at the first day that
+# answers it, and the planner evaluates only the flags the figures asked for use.
+_PERIOD_DEVICES = """
+WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where})
+SELECT dev.child AS child, {columns}
+FROM (SELECT d.kind, sc.child,
+             EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
+                     AND r.bucket < %(p_end)s AND r.readings > 0) AS seen,
+             EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
+                     AND r.bucket < %(p_end)s AND r.active_use_s > 0) AS used,
+             EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
+                     AND r.bucket < %(p_end)s AND r.streaming_minutes > 0) AS streamed,
+             EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
+                     AND r.bucket < %(p_end)s AND r.recording_minutes > 0) AS recorded
+      FROM device d JOIN sc ON sc.code = d.school_code
+      WHERE least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(p_until)s) dev
+GROUP BY 1
+"""
+
+
+@dataclass(frozen=True)
+class Over:
+    """How a figure answers over a period: its numerator and denominator from the rollups."""
+
+    template: str
+    num: str
+    den: str = "NULL::numeric"
+    meaning: str = ""
+
+
+def _kind(kind: str, alias: str = "n") -> str:
+    return f"FILTER (WHERE {alias}.kind = '{kind}')"
+
+
+# Online device-minutes of a school and kind, never more than its in-service device-minutes.
+_ONLINE_MIN = "least(coalesce(r.online_min, 0), n.device_minutes)"
+
+
+def _availability(kind: str | None) -> Over:
+    only = f" {_kind(kind)}" if kind else ""
+    return Over(_PERIOD_SCHOOLS, f"sum({_ONLINE_MIN}){only}", f"sum(n.device_minutes){only}",
+                "online device-minutes / in-service device-minutes over the period"
+                + (f" ({kind}s)" if kind else ""))
+
+
+def _hours(column: str, kind: str, what: str) -> Over:
+    return Over(_PERIOD_SCHOOLS, f"CASE WHEN count(*) {_kind(kind)} > 0 THEN coalesce(sum(r.{column}) {_kind(kind)}, 0) "
+                "/ 60.0 END", meaning=f"Σ {what} minutes over the period / 60 (null without {kind}s)")
+
+
+_BOARD_SCHOOL_MINUTES = f"sum(n.devices) {_kind('board')} * 600.0 * %(p_school_days)s"
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure the cockpit can show, rank, trend and set targets for."""
@@ -78,60 +165,93 @@ class Figure:
     den: str = "NULL::numeric"
     extra: str = ""
     description: str = ""
+    over: Over | None = None  # its formula over a period; None: the figure has no history
 
 
-def _f(key, zh, en, unit, better, aggregation, template, num, den="NULL::numeric", extra="", description=""):
-    return Figure(key, zh, en, unit, better, aggregation, template, num, den, extra, description)
+def _f(key, zh, en, unit, better, aggregation, template, num, den="NULL::numeric", extra="", description="",
+       over=None):
+    return Figure(key, zh, en, unit, better, aggregation, template, num, den, extra, description, over)
 
 
 FIGURES: dict[str, Figure] = {f.key: f for f in (
     _f("devices", "设备总数", "Devices", "count", "higher", "sum", _NOW, "sum(n.devices)",
-       description="registered devices of every kind"),
-    _f("online", "在线设备", "Online devices", "count", "higher", "sum", _NOW, "sum(n.online)"),
+       description="registered devices of every kind",
+       over=Over(_PERIOD_SCHOOLS, "sum(n.devices)", meaning="devices in service at the period's end")),
+    _f("online", "在线设备", "Online devices", "count", "higher", "sum", _NOW, "sum(n.online)",
+       over=Over(_PERIOD_SCHOOLS, f"sum({_ONLINE_MIN}) / nullif(%(p_minutes)s::numeric, 0)",
+                 meaning="mean devices online: online device-minutes / minutes of the period")),
     _f("online_rate", "在线率", "Online rate", "ratio", "higher", "ratio", _NOW, "sum(n.online)", "sum(n.devices)",
-       description="online devices / registered devices, now"),
+       description="online devices / registered devices, now", over=_availability(None)),
     _f("board_online_rate", "一体机在线率", "Board online rate", "ratio", "higher", "ratio", _NOW,
-       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'board'"),
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'board'", over=_availability("board")),
     _f("recorder_online_rate", "录播在线率", "Recorder online rate", "ratio", "higher", "ratio", _NOW,
-       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'recorder'"),
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'recorder'", over=_availability("recorder")),
     _f("gateway_online_rate", "网关在线率", "Gateway online rate", "ratio", "higher", "ratio", _NOW,
-       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'gateway'"),
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'gateway'", over=_availability("gateway")),
     _f("silent_devices", "超一天无数据设备", "Silent over a day", "count", "lower", "sum", _DEVICES,
        "count(*) FILTER (WHERE coalesce(st.last_seen, d.registered_at) < now() - make_interval(hours => %(silent_hours)s))",
-       description="devices with no message for more than METRICS_SILENT_HOURS (24) hours"),
+       description="devices with no message for more than METRICS_SILENT_HOURS (24) hours",
+       over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE NOT dev.seen)",
+                 meaning="devices in service at the period's end that sent no reading in it")),
     _f("boards_in_use_now", "正在使用的一体机", "Boards in use now", "count", "higher", "sum", _NOW,
-       "sum(n.in_use)", extra="AND n.kind = 'board'"),
+       "sum(n.in_use)", extra="AND n.kind = 'board'",
+       over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE dev.kind = 'board' AND dev.used)",
+                 meaning="boards with any active use in the period")),
     _f("recorders_live_now", "正在直播的录播教室", "Recording rooms live now", "count", "higher", "sum", _NOW,
-       "sum(n.streaming)", extra="AND n.kind = 'recorder'"),
+       "sum(n.streaming)", extra="AND n.kind = 'recorder'",
+       over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE dev.kind = 'recorder' AND dev.streamed)",
+                 meaning="recorders that streamed in the period")),
     _f("recorders_recording_now", "正在录制的录播教室", "Recording rooms recording now", "count", "higher", "sum",
-       _NOW, "sum(n.recording)", extra="AND n.kind = 'recorder'"),
+       _NOW, "sum(n.recording)", extra="AND n.kind = 'recorder'",
+       over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE dev.kind = 'recorder' AND dev.recorded)",
+                 meaning="recorders that recorded in the period")),
     _f("use_hours_per_board_day", "一体机日均使用时长", "Use per board per school day", "hours", "higher", "ratio",
        _SCHOOL_USE, "coalesce(sum(u.use_s), 0) / 3600.0", "sum(n.devices) * greatest(%(school_days)s, 1)",
-       description="active-use hours over the last school days / (boards × school days)"),
+       description="active-use hours over the last school days / (boards × school days)",
+       over=Over(_PERIOD_SCHOOLS, f"coalesce(sum(r.use_s) {_kind('board')}, 0) / 3600.0",
+                 f"sum(n.devices) {_kind('board')} * %(p_school_days)s",
+                 "active-use hours / (boards × school days of the period)")),
     _f("boards_used_today_share", "今日使用过的一体机占比", "Boards used today", "ratio", "higher", "ratio",
-       _SCHOOL_USE, "coalesce(sum(u.active_today), 0)", "sum(n.devices)"),
+       _SCHOOL_USE, "coalesce(sum(u.active_today), 0)", "sum(n.devices)",
+       over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE dev.kind = 'board' AND dev.used)",
+                 "count(*) FILTER (WHERE dev.kind = 'board')", "boards with any active use in the period / boards")),
     _f("boards_unused_share", "近期从未使用的一体机占比", "Boards never used lately", "ratio", "lower", "ratio",
        _BOARD_USE, "count(*) FILTER (WHERE coalesce(u.use_s, 0) = 0)", "count(*)",
-       description="boards with no active use at all over the window of school days"),
+       description="boards with no active use at all over the window of school days",
+       over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE dev.kind = 'board' AND NOT dev.used)",
+                 "count(*) FILTER (WHERE dev.kind = 'board')", "boards with no active use in the period / boards")),
     _f("powered_on_rate_school_hours", "上课时段开机率", "Powered on in school hours", "ratio", "higher", "ratio",
        _SCHOOL_USE, "least(coalesce(sum(u.on_min), 0), sum(n.devices) * 600.0 * greatest(%(school_days)s, 1))",
        "sum(n.devices) * 600.0 * greatest(%(school_days)s, 1)",
-       description="powered-on minutes / (boards × 600 school minutes × school days)"),
+       description="powered-on minutes / (boards × 600 school minutes × school days)",
+       over=Over(_PERIOD_SCHOOLS, f"least(coalesce(sum(r.on_min) {_kind('board')}, 0), {_BOARD_SCHOOL_MINUTES})",
+                 _BOARD_SCHOOL_MINUTES, "powered-on minutes / (boards × 600 × school days of the period)")),
     _f("recorded_hours_7d", "近7天录制时长", "Hours recorded (7 days)", "hours", "higher", "sum", _SCHOOL_DAILY,
-       "coalesce(sum(r.recording_minutes), 0) / 60.0", extra="'recorder'"),
+       "coalesce(sum(r.recording_minutes), 0) / 60.0", extra="'recorder'", over=_hours("rec_min", "recorder", "recording")),
     _f("streamed_hours_7d", "近7天直播时长", "Hours streamed (7 days)", "hours", "higher", "sum", _SCHOOL_DAILY,
-       "coalesce(sum(r.streaming_minutes), 0) / 60.0", extra="'recorder'"),
+       "coalesce(sum(r.streaming_minutes), 0) / 60.0", extra="'recorder'", over=_hours("stream_min", "recorder", "streaming")),
     _f("schools_gigabit_share", "千兆到校比例", "Schools with ≥1 Gbit/s", "ratio", "higher", "ratio", _SCHOOLS,
-       "count(*) FILTER (WHERE s.uplink_mbps >= 1000)", "count(*)"),
+       "count(*) FILTER (WHERE s.uplink_mbps >= 1000)", "count(*)",
+       over=Over(_SCHOOLS, "count(*) FILTER (WHERE s.uplink_mbps >= 1000)", "count(*)",
+                 "the registry as it is now: no history of contracts is kept")),
     _f("schools_below_100m", "百兆以下学校", "Schools below 100 Mbit/s", "count", "lower", "sum", _SCHOOLS,
-       "count(*) FILTER (WHERE s.uplink_mbps < 100)"),
+       "count(*) FILTER (WHERE s.uplink_mbps < 100)",
+       over=Over(_SCHOOLS, "count(*) FILTER (WHERE s.uplink_mbps < 100)",
+                 meaning="the registry as it is now: no history of contracts is kept")),
     _f("network_latency_ms", "平均网络时延", "Mean latency", "ms", "lower", "ratio", _SCHOOLS,
-       "sum((gs.last_values ->> 'latency_ms')::numeric)", "count((gs.last_values ->> 'latency_ms')::numeric)"),
+       "sum((gs.last_values ->> 'latency_ms')::numeric)", "count((gs.last_values ->> 'latency_ms')::numeric)",
+       over=Over(_PERIOD_SCHOOLS, f"sum(r.latency_w) {_kind('gateway')}", f"sum(r.latency_n) {_kind('gateway')}",
+                 "the gateways' mean latency over the period, weighted by their online minutes")),
     _f("network_poor_loss_share", "丢包率差(≥5%)学校占比", "Schools with poor loss", "ratio", "lower", "ratio",
        _SCHOOLS, "count(*) FILTER (WHERE (gs.last_values ->> 'loss_pct')::numeric >= %(poor_loss_pct)s)",
-       "count((gs.last_values ->> 'loss_pct')::numeric)"),
+       "count((gs.last_values ->> 'loss_pct')::numeric)",
+       over=Over(_PERIOD_SCHOOLS, "count(*) FILTER (WHERE n.kind = 'gateway' AND r.loss_w / nullif(r.loss_n, 0) "
+                 ">= %(poor_loss_pct)s)", "count(*) FILTER (WHERE n.kind = 'gateway' AND r.loss_n > 0)",
+                 "schools whose mean loss over the period ≥ METRICS_POOR_LOSS_PCT / schools reporting loss")),
     _f("peak_utilisation_today", "今日出口峰值利用率", "Peak uplink use today", "ratio", "lower", "max",
-       _SCHOOL_DAILY, "max(r.utilisation_max) FILTER (WHERE r.bucket >= %(today)s)", extra="'gateway'"),
+       _SCHOOL_DAILY, "max(r.utilisation_max) FILTER (WHERE r.bucket >= %(today)s)", extra="'gateway'",
+       over=Over(_PERIOD_SCHOOLS, f"max(r.util_max) {_kind('gateway')}",
+                 meaning="the highest hourly utilisation of any gateway in the period")),
 )}
 
 

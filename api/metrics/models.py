@@ -1,11 +1,60 @@
 """Shapes of figures, rankings and trends."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from api.scopes.models import Scope, ScopeRef
+from core.period import Period
+
+
+class OmitUnset(BaseModel):
+    """A model whose `OPTIONAL` fields are left out of its JSON unless they were given: answers to a
+    request without a period stay exactly what they were before periods existed."""
+
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unasked(self, handler):
+        data = handler(self)
+        for name in self.OPTIONAL - self.model_fields_set:
+            data.pop(name, None)
+        return data
+
+
+class PeriodSpan(BaseModel):
+    """Whole days in the schools' time zone and the instants they begin and end (core/period.py)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    label: str = Field(description="now, today, yesterday, this_week, last_week, this_month, last_month, "
+                                   "this_term, custom (from/to); for a previous period also last_term or previous")
+    from_: date = Field(alias="from", description="its first day")
+    to: date = Field(description="its last day (inclusive)")
+    start: datetime = Field(description="the local midnight beginning `from`")
+    end: datetime = Field(description="the local midnight ending `to`")
+    until: datetime = Field(description="what its figures run up to: `end`, or while it runs the latest "
+                                        "moment with data (now, or the last rollup)")
+    running: bool = Field(description="today is one of its days")
+    days: int
+
+
+class PeriodInfo(PeriodSpan):
+    """The period figures answer for, and the one they are compared with."""
+
+    previous: PeriodSpan | None = Field(description="the period of the same kind just before (null for now)")
+
+
+def span_of(p: Period) -> PeriodSpan:
+    """A period's days and instants as the API shows them."""
+    return PeriodSpan(label=p.label, from_=p.first, to=p.last, start=p.start, end=p.end, until=p.until,
+                      running=p.running, days=p.days)
+
+
+def period_info(p: Period) -> PeriodInfo:
+    """A period with the one before it, as the API shows them."""
+    return PeriodInfo(**span_of(p).model_dump(), previous=span_of(p.previous) if p.previous else None)
 
 
 class Bands(BaseModel):
@@ -39,13 +88,19 @@ class TargetStatus(BaseModel):
     status: Literal["met", "behind", "missed", "no_data"]
 
 
-class FigureValue(BaseModel):
-    """One figure's value for one scope."""
+class FigureValue(OmitUnset):
+    """One figure's value for one scope; with a period, also its value over the previous period."""
+
+    OPTIONAL = frozenset({"previous", "previous_num", "previous_den", "change"})
 
     value: float | None
     num: float | None
     den: float | None
     target: TargetStatus | None = None
+    previous: float | None = Field(None, description="the value over the previous period (only with a period)")
+    previous_num: float | None = Field(None, description="its numerator (only with a period)")
+    previous_den: float | None = Field(None, description="its denominator (only with a period)")
+    change: float | None = Field(None, description="value − previous; null when either is null (only with a period)")
 
 
 class ChildFigures(ScopeRef):
@@ -54,30 +109,40 @@ class ChildFigures(ScopeRef):
     figures: dict[str, FigureValue]
 
 
-class Figures(BaseModel):
+class Figures(OmitUnset):
     """Figures for a scope and each of its children."""
+
+    OPTIONAL = frozenset({"period"})
 
     scope: Scope
     as_of: datetime
     figures: dict[str, FigureValue]
     children: list[ChildFigures]
+    period: PeriodInfo | None = Field(None, description="the period the figures answer for (only with a period)")
 
 
-class RankedChild(ScopeRef):
+class RankedChild(ScopeRef, OmitUnset):
     """A child in a ranking."""
+
+    OPTIONAL = frozenset({"previous", "change"})
 
     rank: int
     value: float | None
     target: TargetStatus | None = None
+    previous: float | None = Field(None, description="its value over the previous period (only with a period)")
+    change: float | None = Field(None, description="value − previous (only with a period)")
 
 
-class Ranking(BaseModel):
+class Ranking(OmitUnset):
     """Children ordered by a figure."""
+
+    OPTIONAL = frozenset({"period"})
 
     scope: Scope
     figure: FigureInfo
     order: Literal["worst", "best"]
     items: list[RankedChild]
+    period: PeriodInfo | None = Field(None, description="the period ranked over (only with a period)")
 
 
 class TrendPoint(BaseModel):
@@ -89,10 +154,13 @@ class TrendPoint(BaseModel):
     den: float | None
 
 
-class Trend(BaseModel):
+class Trend(OmitUnset):
     """A figure over time for a scope."""
+
+    OPTIONAL = frozenset({"period"})
 
     scope: Scope
     figure: FigureInfo
     bucket: Literal["hour", "day", "week"]
     points: list[TrendPoint]
+    period: PeriodInfo | None = Field(None, description="the range followed (only with a period)")

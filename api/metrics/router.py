@@ -5,14 +5,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
-from api.deps import Conn, CurrentUser, PathScope
+from api.deps import AskedPeriod, Conn, CurrentUser, PathScope
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbText
 from api.metrics import service, trends
 from api.metrics.catalogue import FIGURES
-from api.metrics.models import Bands, FigureInfo, Figures, Ranking, Trend
+from api.metrics.models import Bands, FigureInfo, Figures, Ranking, Trend, period_info
 from api.metrics.settings import metrics_settings
 from api.targets.service import attach
+from core.period import Period
 
 router = APIRouter(prefix="/api/v1", tags=["figures"])
 
@@ -43,43 +44,63 @@ def catalogue(_user: CurrentUser) -> list[FigureInfo]:
     return [_info(k) for k in FIGURES]
 
 
+def _with_targets(conn: Conn, result: Figures, period: Period) -> Figures:
+    """The targets that apply, judged on the day the figures describe (the period's last day begun)."""
+    today = service.local_date(conn, result.as_of)
+    return attach(conn, result, today if period.is_now else min(period.elapsed_last, today))
+
+
 @router.get("/scopes/{level}/{code}/figures", response_model=Figures,
-            summary="Figures of a scope and of each child, with the targets that apply")
-def figures(scope: PathScope, conn: Conn, user: CurrentUser,
+            summary="Figures of a scope and of each child, now or over a period, with the targets that apply")
+def figures(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod,
             keys: Annotated[DbText | None, Query(max_length=1000, description="comma-separated figure keys",
                                               examples=["online_rate,boards_in_use_now"])] = None) -> Figures:
-    """Each figure for the scope and each child; `keys` picks figures (default: availability now)."""
+    """Each figure for the scope and each child; `keys` picks figures (default: availability now).
+    With `period` (or `from`/`to`) every figure answers over that period from the rollups, with
+    `previous` (its value over the previous period) and `change`; `period` in the answer names both."""
     wanted = _known([k.strip() for k in keys.split(",") if k.strip()]) if keys else DEFAULT_KEYS
-    result = service.compute(conn, scope, user, wanted)
-    return attach(conn, result, service.local_date(conn, result.as_of))
+    result = service.compute(conn, scope, user, wanted, period=period)
+    return _with_targets(conn, result, period)
 
 
 @router.get("/scopes/{level}/{code}/ranking", response_model=Ranking,
-            summary="Children ranked by a figure (format=csv|xlsx to export)", responses=EXPORT_RESPONSES)
-def ranking(scope: PathScope, conn: Conn, user: CurrentUser, figure: FigureKey = "online_rate",
+            summary="Children ranked by a figure, now or over a period (format=csv|xlsx to export)",
+            responses=EXPORT_RESPONSES)
+def ranking(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod, figure: FigureKey = "online_rate",
             order: Literal["worst", "best"] = "worst", limit: Annotated[int, Query(ge=1, le=10_000)] = 10,
             format: ExportFormat = "json") -> Ranking | Response:  # noqa: A002 - query name
-    """The worst (or best) children by one figure, with their target status."""
+    """The worst (or best) children by one figure, with their target status (and, over a period, the
+    previous period's value and the change)."""
     _known([figure])
-    result = service.compute(conn, scope, user, [figure])
-    result = attach(conn, result, service.local_date(conn, result.as_of))
+    result = _with_targets(conn, service.compute(conn, scope, user, [figure], period=period), period)
     items = service.rank(result, figure, order, limit)
     if format != "json":
+        columns = ("rank", "level", "code", "name", "value") + (("previous", "change") if result.period else ()) \
+            + ("target_status",)
         rows = [{"rank": i.rank, "level": i.level, "code": i.code, "name": i.name, "value": i.value,
+                 "previous": i.previous, "change": i.change,
                  "target_status": i.target.status if i.target else None} for i in items]
-        return table_response(rows, ("rank", "level", "code", "name", "value", "target_status"), format,
-                              f"ranking-{figure}-{scope.code}")
-    return Ranking(scope=scope, figure=_info(figure), order=order, items=items)
+        suffix = "" if period.is_now else f"-{period.first}_{period.last}"
+        return table_response(rows, columns, format, f"ranking-{figure}-{scope.code}{suffix}")
+    if result.period is None:
+        return Ranking(scope=scope, figure=_info(figure), order=order, items=items)
+    return Ranking(scope=scope, figure=_info(figure), order=order, items=items, period=result.period)
 
 
 @router.get("/scopes/{level}/{code}/trend", response_model=Trend, summary="A figure over time, from the rollups")
-def trend(scope: PathScope, conn: Conn, user: CurrentUser, figure: FigureKey = "online_rate",
+def trend(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod, figure: FigureKey = "online_rate",
           bucket: Literal["hour", "day", "week"] = "day",
-          days: Annotated[int, Query(ge=1, le=366)] = 30) -> Trend:
-    """The figure per hour, day or week over the last `days` days."""
+          days: Annotated[int, Query(ge=1, le=366, description="the last days followed (without a period)")] = 30
+          ) -> Trend:
+    """The figure per hour, day or week over the last `days` days, or over the days of `period`
+    (or `from`/`to`), which then replaces `days`."""
     if not trends.has_trend(figure):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"figure {figure!r} has no trend; trends exist for: {', '.join(trends.TRENDS)}")
-    points = trends.trend(conn, scope, user, figure, bucket, days)
-    return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points)
+    if period.is_now:
+        points = trends.trend(conn, scope, user, figure, bucket, days)
+        return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points)
+    period = service.rolled_up(conn, period)
+    points = trends.trend_over(conn, scope, user, figure, bucket, period)
+    return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points, period=period_info(period))
 

@@ -7,13 +7,14 @@ from time import monotonic
 from psycopg import Connection, sql
 
 from api.auth.models import User
-from api.metrics.catalogue import FIGURES, Figure, uses_now
-from api.metrics.models import ChildFigures, Figures, FigureValue, RankedChild
+from api.metrics.catalogue import FIGURES, Figure, Over, uses_now
+from api.metrics.models import ChildFigures, Figures, FigureValue, RankedChild, period_info
 from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import children
 from core.calendar import SchoolCalendar, load_calendar
+from core.period import Period
 from core.scope import child_key
 from core.settings import platform_settings
 from rollups.school_now import ensure_fresh
@@ -60,42 +61,103 @@ def _combine(f: Figure, rows: list[tuple[float | None, float | None]]) -> Figure
     return FigureValue(value=_value(f, num, den), num=num, den=den)
 
 
-def _query(f_group: list[Figure], child: sql.Composable, where: sql.Composable) -> sql.Composed:
-    first = f_group[0]
+def _query(f_group: list[Figure | Over], child: sql.Composable, where: sql.Composable, keys: list[str],
+           extra: str = "") -> sql.Composed:
     columns = sql.SQL(", ").join(
-        sql.SQL("({}) AS {}, ({}) AS {}").format(sql.SQL(f.num), sql.Identifier(f"num_{f.key}"),
-                                                 sql.SQL(f.den), sql.Identifier(f"den_{f.key}"))
-        for f in f_group)
-    return sql.SQL(first.template).format(child=child, columns=columns, where=where,
-                                          extra=sql.SQL(first.extra))
+        sql.SQL("({}) AS {}, ({}) AS {}").format(sql.SQL(f.num), sql.Identifier(f"num_{key}"),
+                                                 sql.SQL(f.den), sql.Identifier(f"den_{key}"))
+        for f, key in zip(f_group, keys, strict=True))
+    return sql.SQL(f_group[0].template).format(child=child, columns=columns, where=where, extra=sql.SQL(extra))
 
 
-def compute(conn: Connection, scope: Scope, user: User, keys: list[str], now: datetime | None = None) -> Figures:
-    """The figures for the scope and each child the user may see."""
+def _rows_by_child(conn: Connection, keys: list[str], child: sql.Composable, where: sql.Composable, params: dict,
+                   over: bool) -> dict[str, dict[str, tuple]]:
+    """(numerator, denominator) of each figure per child: one query per template (and filter)."""
+    groups: dict[tuple[str, str], list[Figure]] = defaultdict(list)
+    for key in keys:
+        f = FIGURES[key]
+        groups[(f.over.template, "") if over else (f.template, f.extra)].append(f)
+    rows: dict[str, dict[str, tuple]] = defaultdict(dict)
+    for (_, extra), group in groups.items():
+        formulas = [f.over if over else f for f in group]
+        query = _query(formulas, child, where, [f.key for f in group], extra)
+        for row in conn.execute(query, params):
+            for f in group:
+                rows[row["child"]][f.key] = (row[f"num_{f.key}"], row[f"den_{f.key}"])
+    return rows
+
+
+def _of(rows: dict[str, dict[str, tuple]], code: str | None, key: str) -> list[tuple]:
+    """The rows of one child (or of every child, for the scope itself) for one figure."""
+    if code is None:
+        return [r[key] for r in rows.values() if key in r]
+    return [rows[code][key]] if key in rows.get(code, {}) else []
+
+
+def compute(conn: Connection, scope: Scope, user: User, keys: list[str], now: datetime | None = None,
+            period: Period | None = None) -> Figures:
+    """The figures for the scope and each child the user may see: now, or over a period (with the previous one)."""
+    if period is not None and not period.is_now:
+        return _compute_over(conn, scope, user, keys, period)
     now = now or datetime.now(UTC)
     if uses_now([FIGURES[k] for k in keys]):
         now = ensure_fresh(conn, metrics_settings().now_max_age_s) or now
     where, params = bounded(scope.level, user=user)
     params |= {"scope_code": scope.code} | window_params(conn, now)
-    child = child_key(scope.level)
-    groups: dict[tuple[str, str], list[Figure]] = defaultdict(list)
-    for key in keys:
-        f = FIGURES[key]
-        groups[(f.template, f.extra)].append(f)
-    rows_by_child: dict[str, dict[str, tuple]] = defaultdict(dict)
-    for group in groups.values():
-        for row in conn.execute(_query(group, child, where), params):
-            for f in group:
-                rows_by_child[row["child"]][f.key] = (row[f"num_{f.key}"], row[f"den_{f.key}"])
+    rows_by_child = _rows_by_child(conn, keys, child_key(scope.level), where, params, over=False)
     kids = children(conn, scope, user)
-    child_figures = [
-        ChildFigures(**c.model_dump(), figures={
-            k: _combine(FIGURES[k], [rows_by_child[c.code][k]] if k in rows_by_child.get(c.code, {}) else [])
-            for k in keys})
-        for c in kids
-    ]
-    totals = {k: _combine(FIGURES[k], [r[k] for r in rows_by_child.values() if k in r]) for k in keys}
+    child_figures = [ChildFigures(**c.model_dump(), figures={k: _combine(FIGURES[k], _of(rows_by_child, c.code, k))
+                                                             for k in keys}) for c in kids]
+    totals = {k: _combine(FIGURES[k], _of(rows_by_child, None, k)) for k in keys}
     return Figures(scope=scope, as_of=now, figures=totals, children=child_figures)
+
+
+_ROLLED_UP = "SELECT received_upto FROM rollup_watermark WHERE name = 'telemetry'"
+
+
+def rolled_up(conn: Connection, period: Period) -> Period:
+    """A running period up to the moment the rollups have reached (what its figures can know of)."""
+    if not period.running:
+        return period
+    row = conn.execute(_ROLLED_UP).fetchone()
+    return period.clipped(row["received_upto"]) if row else period
+
+
+def period_params(conn: Connection, period: Period) -> dict:
+    """The `over` formulas' parameters for one period."""
+    cal = school_calendar(conn)
+    settings = metrics_settings()
+    return {"p_start": period.start, "p_end": period.end, "p_until": period.until, "p_minutes": period.minutes(),
+            "p_school_days": sum(cal.is_school_day(d) for d in period.dates(upto=period.elapsed_last)),
+            "tz": period.zone, "poor_loss_pct": settings.poor_loss_pct, "silent_hours": settings.silent_hours}
+
+
+def _change(value: float | None, previous: float | None) -> float | None:
+    return None if value is None or previous is None else round(value - previous, 4)
+
+
+def _compare(f: Figure, now: list[tuple], before: list[tuple]) -> FigureValue:
+    current, previous = _combine(f, now), _combine(f, before)
+    return FigureValue(value=current.value, num=current.num, den=current.den, previous=previous.value,
+                       previous_num=previous.num, previous_den=previous.den,
+                       change=_change(current.value, previous.value))
+
+
+def _compute_over(conn: Connection, scope: Scope, user: User, keys: list[str], period: Period) -> Figures:
+    """Each figure over the period and over the previous one, from the rollups."""
+    period = rolled_up(conn, period)
+    where, bound = bounded(scope.level, user=user)
+    child = child_key(scope.level)
+    base = {"scope_code": scope.code, **bound}
+    rows = _rows_by_child(conn, keys, child, where, base | period_params(conn, period), over=True)
+    before = (_rows_by_child(conn, keys, child, where, base | period_params(conn, period.previous), over=True)
+              if period.previous else {})
+    kids = children(conn, scope, user)
+    child_figures = [ChildFigures(**c.model_dump(), figures={
+        k: _compare(FIGURES[k], _of(rows, c.code, k), _of(before, c.code, k)) for k in keys}) for c in kids]
+    totals = {k: _compare(FIGURES[k], _of(rows, None, k), _of(before, None, k)) for k in keys}
+    return Figures(scope=scope, as_of=period.until, figures=totals, children=child_figures,
+                   period=period_info(period))
 
 
 def rank(result: Figures, key: str, order: str, limit: int) -> list[RankedChild]:
@@ -105,8 +167,11 @@ def rank(result: Figures, key: str, order: str, limit: int) -> list[RankedChild]
     valued = [c for c in result.children if c.figures[key].value is not None]
     valued.sort(key=lambda c: c.figures[key].value, reverse=not worst_first)
     ordered = valued + [c for c in result.children if c.figures[key].value is None]
+    compared = result.period is not None
     return [RankedChild(level=c.level, code=c.code, name=c.name, rank=i + 1, value=c.figures[key].value,
-                        target=c.figures[key].target) for i, c in enumerate(ordered[:limit])]
+                        target=c.figures[key].target,
+                        **({"previous": c.figures[key].previous, "change": c.figures[key].change} if compared else {}))
+            for i, c in enumerate(ordered[:limit])]
 
 
 def local_date(conn: Connection, now: datetime) -> date:

@@ -1,7 +1,14 @@
-"""A figure over time, read from the school-level hourly and daily rollups (never from raw telemetry)."""
+"""A figure over time, read from the school-level hourly and daily rollups (never from raw telemetry).
+
+Without a period a trend follows the last `days` days with the registered devices of now as
+its denominators. Over a period (`trend_over`) each point is the figure over that bucket of
+the period, by the figure's period definition (api/metrics/catalogue.py `over`): online rates
+as online device-minutes / in-service device-minutes of the bucket (up to the period's
+`until`), use per board per school day over the school days of the bucket.
+"""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from psycopg import Connection, sql
 
@@ -11,6 +18,7 @@ from api.metrics.models import TrendPoint
 from api.metrics.service import school_calendar
 from api.scopes.access import bounded
 from api.scopes.models import Scope
+from core.period import Period
 from core.settings import platform_settings
 
 MINUTES = {"hour": 60, "day": 1440, "week": 7 * 1440}
@@ -93,3 +101,63 @@ def _denominator(source: TrendSource, bucket: str, registered: int, start: datet
 def has_trend(key: str) -> bool:
     """True when the figure can be followed over time."""
     return key in TRENDS and key in FIGURES
+
+
+_TREND_OVER = """
+SELECT {bucket} AS bucket, {num} AS num
+FROM {rollup} r JOIN school s ON s.code = r.school_code
+WHERE {where} AND r.bucket >= %(start)s AND r.bucket < %(end)s {kind}
+GROUP BY 1 ORDER BY 1
+"""
+
+# In service at `until`: when each device came into service, its installation day or its registration,
+# whichever came first (as api/metrics/catalogue.py's period templates count it).
+_IN_SERVICE = """
+SELECT least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) AS since
+FROM device d JOIN school s ON s.code = d.school_code
+WHERE {where} {kind} AND least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(until)s
+"""
+
+
+def _bucket_end(bucket: str, start: datetime, tz) -> datetime:
+    if bucket == "hour":
+        return start + timedelta(hours=1)
+    local = start.astimezone(tz).date() + timedelta(days=7 if bucket == "week" else 1)
+    return datetime.combine(local, time(), tz).astimezone(UTC)
+
+
+def trend_over(conn: Connection, scope: Scope, user: User, key: str, bucket: str, period: Period) -> list[TrendPoint]:
+    """The figure's value per bucket over the days of the period, each by the figure's period definition."""
+    source = TRENDS[key]
+    cal = school_calendar(conn)
+    where, params = bounded(scope.level, user=user)
+    kind = sql.SQL("AND r.kind = %(kind)s") if source.kind else sql.SQL("")
+    params |= {"scope_code": scope.code, "start": period.start, "end": period.end, "until": period.until,
+               "tz": period.zone, "kind": source.kind}
+    rollup = sql.Identifier("school_hourly" if bucket == "hour" else "school_daily")
+    query = sql.SQL(_TREND_OVER).format(bucket=_bucket_expr(bucket), num=sql.SQL(source.num), rollup=rollup,
+                                        where=where, kind=kind)
+    rows = conn.execute(query, params).fetchall()
+    device_kind = sql.SQL("AND d.kind = %(kind)s") if source.kind else sql.SQL("")
+    since = [r["since"] for r in conn.execute(sql.SQL(_IN_SERVICE).format(where=where, kind=device_kind), params)]
+    points = []
+    for r in rows:
+        lo = max(r["bucket"], period.start)
+        hi = min(_bucket_end(bucket, r["bucket"], cal.tz), period.until)
+        num = None if r["num"] is None else float(r["num"])
+        den = _denominator_over(source, bucket, since, lo, hi, period, cal)
+        value = (num / den if den else None) if source.den else num
+        points.append(TrendPoint(bucket=r["bucket"], num=num, den=den,
+                                 value=None if value is None else round(value, 4)))
+    return points
+
+
+def _denominator_over(source: TrendSource, bucket: str, since: list[datetime], lo: datetime, hi: datetime,
+                      period: Period, cal) -> float | None:
+    if source.den == "device_minutes":  # in-service device-minutes between lo and hi
+        return round(sum(max(0.0, (hi - max(lo, s)).total_seconds() / 60.0) for s in since), 4)
+    if source.den == "board_school_days" and bucket != "hour":
+        first, last = cal.local(lo).date(), min(cal.local(hi - timedelta(microseconds=1)).date(), period.elapsed_last)
+        school_days = sum(cal.is_school_day(first + timedelta(days=i)) for i in range((last - first).days + 1))
+        return float(len(since) * school_days)
+    return None

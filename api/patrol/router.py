@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import Conn, CurrentUser, PathScope, role
+from api.deps import AskedPeriod, Conn, CurrentUser, PathScope, role
 from api.errors import problems
 from api.export import EXPORT_RESPONSES, XLSX_MEDIA_TYPE, ExportFormat, table_response
 from api.inputs import DbText, JsonObject
@@ -139,12 +139,18 @@ def update_work_order(order_id: Id, body: WorkOrderUpdate, conn: Conn, user: _wr
 
 @router.get("/scopes/{level}/{code}/response-times", response_model=list[ResponseTimes],
             summary="Mean time to acknowledge and to resolve")
-def response_times(scope: PathScope, conn: Conn, days: Annotated[int, Query(ge=1, le=366)] = 30,
+def response_times(scope: PathScope, conn: Conn, period: AskedPeriod,
+                   days: Annotated[int, Query(ge=1, le=366, description="the last days (without a period)")] = 30,
                    by: Level | None = None) -> list[dict]:
-    """MTTA and MTTR in seconds of alerts fired in the last `days`, per child level `by`."""
-    end = service.now()
+    """MTTA and MTTR in seconds of alerts fired in the last `days`, or in the days of `period` (or
+    `from`/`to`, which then replaces `days`) up to now, per child level `by`."""
+    if period.is_now:
+        end = service.now()
+        start = end - timedelta(days=days)
+    else:
+        start, end = period.start, period.until
     try:
-        return workorders.response_times(conn, scope.level, scope.code, end - timedelta(days=days), end, by)
+        return workorders.response_times(conn, scope.level, scope.code, start, end, by)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
