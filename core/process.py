@@ -3,6 +3,7 @@
 import json
 import logging
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -68,3 +69,14 @@ def run_until_shutdown(target: Callable[[threading.Event], object], name: str, j
     finally:
         stop.set()
         worker.join(timeout=join_timeout_s)
+
+
+def terminate(process: subprocess.Popen | None, timeout: float) -> None:
+    """Ask a child process to stop (SIGTERM), and kill it if it has not within `timeout` seconds."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -12,7 +12,6 @@ import hashlib
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from core.process import terminate
 
 _PG_USER = "postgres"
 _GIB = 1 << 30
@@ -388,13 +389,7 @@ class EmbeddedMosquitto:
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the broker cleanly: on SIGTERM it saves its persistence database first."""
-        if self.running:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
         self._wait_closed()
 
     def kill(self) -> None:

@@ -24,6 +24,7 @@ import httpx
 import psycopg
 
 from core.db import migrate
+from core.process import terminate
 from core.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,7 @@ class Child:
 
     def stop(self, timeout: float = 10) -> None:
         """Ask the process to stop, and kill it if it does not."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
 
 
 @dataclass
