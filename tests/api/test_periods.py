@@ -63,7 +63,11 @@ BASE = {
 @pytest.fixture
 def province(db, registry) -> Province:
     """Two cities: 随州 (county 曾都: schools a, b) and 武汉 (county 江岸: school c); eight devices, with
-    daily rows on six days (none today: a running day's rows would outrun its elapsed minutes)."""
+    daily rows on six days (none today: a running day's rows would outrun its elapsed minutes).
+    The rows are written into device_daily by hand, which only plain PostgreSQL allows: with
+    TimescaleDB it is a view over continuous aggregates of raw readings."""
+    if db.execute("SELECT relkind = 'v' AS view FROM pg_class WHERE oid = 'device_daily'::regclass").fetchone()["view"]:
+        pytest.skip("hand-written device rollups need plain tables (TimescaleDB: a view over raw readings)")
     registry.area()
     registry.area(city="420100", county="420102", names=("湖北省", "武汉市", "江岸区"))
     a = registry.school(county="421303", uplink_mbps=1000)
