@@ -8,7 +8,7 @@ from dash import Dash, Input, Output, State, callback, dcc, html
 from dashboard import api_client, export  # noqa: F401 - export registers the download callback
 from dashboard.i18n import DEFAULT_LANG, t
 from dashboard.page import page_callback
-from dashboard.scope import carry
+from dashboard.scope import PERIODS, carry, period_params, requested_period, with_view
 from dashboard.settings import dashboard_settings
 
 PAGES = Path(__file__).parent / "pages"
@@ -25,6 +25,10 @@ def shell() -> html.Div:
             html.H1(id="app-title", className="cockpit-title"),
             html.Nav(id="app-nav", className="cockpit-nav"),
             html.Div(className="cockpit-tools", children=[
+                html.Div(id="app-period-picker", className="period-picker", hidden=True, children=[
+                    dcc.Dropdown(id="app-period", value="now", clearable=False, searchable=False,
+                                 options=period_options(None, DEFAULT_LANG), style={"width": "130px"}),
+                ]),
                 html.Span(id="app-user", className="user"),
                 html.Button(id="app-lang-toggle", className="secondary"),
                 html.Button(id="app-logout", className="secondary"),
@@ -32,6 +36,16 @@ def shell() -> html.Div:
         ]),
         html.Main(className="cockpit-body", children=[html.Div(id="app-export-error"), dash.page_container]),
     ])
+
+
+def period_options(search: str | None, lang: str) -> list[dict]:
+    """The periods to choose from; a from/to range of the URL as one more, "custom", with its days."""
+    options = [{"label": t(f"period.{p}", lang), "value": p} for p in PERIODS]
+    params = period_params(search)
+    if "from" in params or "to" in params:
+        days = f"{params.get('from', '…')}–{params.get('to', '…')}"
+        options.append({"label": f"{t('period.custom', lang)} {days}", "value": "custom"})
+    return options
 
 
 def nav_links(pathname: str | None, search: str | None, lang: str, available: frozenset[str]) -> list:
@@ -63,6 +77,24 @@ def render_header(lang: str, session: dict | None, pathname: str | None, search:
     nav = nav_links(pathname, search, lang, api_client.routes()) if session else []
     user = session["user"]["display_name"] if session else ""
     return t("title", lang), nav, t("logout", lang), user, t("language", lang), not session
+
+
+@callback(Output("app-period", "options"), Output("app-period", "value"), Output("app-period-picker", "hidden"),
+          Output("app-period-picker", "title"),
+          Input("url", "search"), Input("lang", "data"), Input("session", "data"))
+@page_callback(needs_session=False)
+def show_period(search: str | None, lang: str, session: dict | None):
+    """The period picker shows the period of the URL (now when none), to whoever is logged in."""
+    return period_options(search, lang), requested_period(search), not session, t("period", lang)
+
+
+@callback(Output("url", "search", allow_duplicate=True), Input("app-period", "value"), State("url", "search"),
+          prevent_initial_call=True)
+def choose_period(period: str | None, search: str | None) -> str:
+    """A period chosen goes into the URL (beside the scope), where every page and link reads it."""
+    if not period or period == "custom" or period == requested_period(search):
+        raise dash.exceptions.PreventUpdate
+    return with_view(search, period=period)
 
 
 @callback(Output("lang", "data"), Input("app-lang-toggle", "n_clicks"), State("lang", "data"),

@@ -5,17 +5,45 @@ from urllib.parse import urlencode
 from dash import dcc, html
 
 from dashboard.api_client import ApiError
-from dashboard.i18n import t
+from dashboard.i18n import NO_DATA, fmt_number, fmt_value, missing, t
 
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
-def tile(label: str, value: str, tile_id: str, status: str | None = None, note: str | None = None) -> html.Div:
-    """A headline number with its label; `status` (met/behind/missed) colours its edge."""
+def tile(label: str, value: str, tile_id: str, status: str | None = None, note: str | None = None,
+         compare: str | None = None) -> html.Div:
+    """A headline number with its label; `status` (met/behind/missed) colours its edge; `compare` (see
+    `change_note`) says how the previous period compares, under the value (id `<tile_id>-previous`)."""
     children = [html.Div(label, className="label"), html.Div(value, className="value", id=tile_id)]
     if note:
         children.append(html.Div(note, className="note"))
+    if compare:
+        children.append(html.Div(compare, className="note compare", id=f"{tile_id}-previous"))
     return html.Div(className=f"tile tile-{status}" if status else "tile", children=children)
+
+
+def change_note(figure: dict | None, unit: str, lang: str) -> str:
+    """The previous period's value of a figure and the change since, e.g. 上期 92.1% ↑1.3 (a rate's change in
+    percentage points); 上期 — when the API has no previous value."""
+    figure = figure or {}
+    previous, change = figure.get("previous"), figure.get("change")
+    if missing(previous):
+        return f"{t('previous', lang)} {NO_DATA}"
+    note = f"{t('previous', lang)} {fmt_value(previous, unit, lang)}"
+    if missing(change):
+        return note
+    arrow = "↑" if change > 0 else "↓" if change < 0 else "→"
+    size = fmt_number(abs(change) * 100) if unit == "ratio" else fmt_value(abs(change), unit, lang)
+    return f"{note} {arrow}{size}"
+
+
+def period_label(period: dict | None, lang: str) -> str:
+    """The period's name (今天, 上月 …), or its days for a from/to range."""
+    label = (period or {}).get("label")
+    if label and label != "custom":
+        return t(f"period.{label}", lang)
+    first, last = (period or {}).get("from"), (period or {}).get("to")
+    return f"{first}–{last}" if first and last else t("period.custom", lang)
 
 
 ERROR_KEYS = {400: "error.400", 401: "error.401", 403: "error.403", 404: "error.404", 409: "error.409",

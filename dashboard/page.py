@@ -10,8 +10,10 @@ page's figures would be. `page_callback` does all three for the callback it deco
     def refresh(search, lang, session):
         ...  # lang is "zh" or "en", session is set; an ApiError raised here shows as `box`
 
-The callback's arguments are found by name: `lang` arrives normalised, and a callback with a
-`session` argument is not run without one (PreventUpdate) unless `needs_session=False`.
+The callback's arguments are found by name: `lang` arrives normalised, a callback with a
+`session` argument is not run without one (PreventUpdate) unless `needs_session=False`, and
+while a callback with a `search` argument (the URL's query) runs, every cockpit URL it builds
+keeps that URL's period and figure (`dashboard.scope.keeping`).
 """
 
 import functools
@@ -25,6 +27,7 @@ import dash
 from dashboard import api_client
 from dashboard.components import error_box
 from dashboard.i18n import language
+from dashboard.scope import keeping
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,10 @@ def page_callback(error_id: str | None = None, on_error: Callable[..., Any] | No
         @functools.wraps(func)
         def run(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
+            with keeping(bound.arguments.get("search")):
+                return opened(bound)
+
+        def opened(bound: inspect.BoundArguments):
             lang = language(bound.arguments.get("lang"))
             if "lang" in signature.parameters:
                 bound.arguments["lang"] = lang

@@ -8,7 +8,16 @@ from dashboard.components import export_buttons, graph, light, panel, panel_head
 from dashboard.figures import Bands, rate_colour, served_bands
 from dashboard.i18n import fmt_count, fmt_number, fmt_rate, missing, t
 from dashboard.page import page_callback
-from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
+from dashboard.scope import (
+    SCOPE_ROUTE,
+    api_path,
+    breadcrumb,
+    href,
+    keeping,
+    period_params,
+    requested_scope,
+    scope_search,
+)
 from dashboard.settings import dashboard_settings
 
 dash.register_page(__name__, path="/communities", title="教联体 · 教育信息化数字驾驶舱", order=5,
@@ -77,10 +86,12 @@ def community_table(rows: list[dict], lang: str, bands: Bands | None) -> html.Ta
 def refresh(_n, search, lang, session):
     """Fetch the scope's coverage and its communities."""
     base, token = api_path(*requested_scope(search, session)), session["token"]
-    coverage = api_client.get(token, f"{base}/communities/coverage")
-    communities = api_client.get(token, f"{base}/communities")
+    period = period_params(search)
+    coverage = api_client.get(token, f"{base}/communities/coverage", **period)
+    communities = api_client.get(token, f"{base}/communities", **period)
     f = coverage["figures"]
-    head = panel_head(t("communities.list", lang), export_buttons("communities", f"{base}/communities", lang))
+    head = panel_head(t("communities.list", lang), export_buttons("communities", f"{base}/communities", lang,
+                                                                  **period))
     return (
         breadcrumb(coverage["scope"], session["user"], "/communities", "communities"), coverage_tiles(f, lang),
         lesson_figures.coverage_figure(coverage["children"], f["targets"], t("communities.by_child", lang), lang),
@@ -90,10 +101,11 @@ def refresh(_n, search, lang, session):
 
 
 @callback(Output("url", "search", allow_duplicate=True), Input("communities-coverage", "clickData"),
-          prevent_initial_call=True)
-def drill_down(click: dict | None):
-    """A click on a child's bar opens that child."""
+          State("url", "search"), prevent_initial_call=True)
+def drill_down(click: dict | None, search: str | None):
+    """A click on a child's bar opens that child (keeping the period)."""
     if not click or not click.get("points") or not click["points"][0].get("customdata"):
         raise dash.exceptions.PreventUpdate
     level, code = click["points"][0]["customdata"][:2]
-    return f"?level={level}&code={code}"
+    with keeping(search):
+        return scope_search(level, code)

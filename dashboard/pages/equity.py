@@ -7,7 +7,7 @@ from dashboard import api_client, equity_figures
 from dashboard.components import export_buttons, graph, light, panel, panel_head, table
 from dashboard.i18n import fmt_count, missing, t
 from dashboard.page import page_callback
-from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, period_params, requested_scope
 from dashboard.settings import dashboard_settings
 
 dash.register_page(__name__, path="/equity", title="均衡发展 · 教育信息化数字驾驶舱", order=1,
@@ -88,8 +88,9 @@ def county_table(data: dict, lang: str) -> list:
 def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     """Fetch the scope's equity coefficients and render them."""
     path = f"{api_path(*requested_scope(search, session))}/equity"
-    data = api_client.get(session["token"], path)
-    head = panel_head(t("equity.table", lang), export_buttons("equity", path, lang))
+    period = period_params(search)
+    data = api_client.get(session["token"], path, **period)
+    head = panel_head(t("equity.table", lang), export_buttons("equity", path, lang, **period))
     return (
         breadcrumb(data["scope"], session["user"], "/equity", "equity"),
         equity_figures.composite_figure(data["counties"], t("equity.composite", lang), lang, data=data),

@@ -4,11 +4,21 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, lesson_figures
-from dashboard.components import export_buttons, graph, light, panel, panel_head, table, tile
+from dashboard.components import (
+    change_note,
+    export_buttons,
+    graph,
+    light,
+    panel,
+    panel_head,
+    period_label,
+    table,
+    tile,
+)
 from dashboard.figures import GRADE_STATUS, Bands, bands_of, rate_colour
 from dashboard.i18n import fmt_count, fmt_number, fmt_rate, fmt_time, local_time, t
 from dashboard.page import page_callback
-from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, period_params, requested_scope
 from dashboard.settings import dashboard_settings
 
 dash.register_page(__name__, path="/lessons", title="三个课堂 · 教育信息化数字驾驶舱", order=4,
@@ -40,12 +50,23 @@ def _all(figures: list[dict]) -> dict:
     return next(f for f in figures if f["kind"] == "all")
 
 
-def lesson_tiles(figs: dict, lang: str, bands: Bands | None) -> list:
-    """This week's headline numbers of the three classrooms."""
+def compared(figs: dict, previous: dict | None, key: str, unit: str, lang: str) -> str | None:
+    """A tile's note on the previous period (see change_note), when there is a previous period."""
+    if previous is None:
+        return None
+    before, now = previous.get(key), figs.get(key)
+    change = None if before is None or now is None else now - before
+    return change_note({"previous": before, "change": change}, unit, lang)
+
+
+def lesson_tiles(figs: dict, lang: str, bands: Bands | None, previous: dict | None = None) -> list:
+    """This week's (or the period's) headline numbers of the three classrooms; with the previous period's
+    figures, the rates and counts also say how they compare."""
     rate = figs["opening_rate"]
     return [
         tile(t("lessons.opening_rate", lang), fmt_rate(rate), "lessons-opening-rate",
-             GRADE_STATUS[bands.grade(rate) if bands else None]),
+             GRADE_STATUS[bands.grade(rate) if bands else None],
+             compare=compared(figs, previous, "opening_rate", "ratio", lang)),
         tile(t("lessons.held_past", lang), f"{fmt_count(figs['sessions_held'], lang)} / "
              f"{fmt_count(figs['sessions_past'], lang)}", "lessons-held"),
         tile(t("lessons.hours", lang), fmt_number(figs["hours_delivered"], 1, t("unit.hours", lang)), "lessons-hours"),
@@ -53,7 +74,8 @@ def lesson_tiles(figs: dict, lang: str, bands: Bands | None) -> list:
              note=f"{figs['teaching_points_reached']} / {figs['teaching_points']}"),
         tile(t("lessons.quota", lang), fmt_rate(figs["pairs_quota_rate"]), "lessons-quota",
              note=f"{figs['pairs_meeting_quota']} / {figs['pairs']}"),
-        tile(t("lessons.interrupted", lang), fmt_count(figs["sessions_interrupted"], lang), "lessons-interrupted"),
+        tile(t("lessons.interrupted", lang), fmt_count(figs["sessions_interrupted"], lang), "lessons-interrupted",
+             compare=compared(figs, previous, "sessions_interrupted", "count", lang)),
     ]
 
 
@@ -102,20 +124,24 @@ def sessions_table(page: dict, lang: str) -> html.Table:
 def refresh(_n, search, lang, session):
     """Fetch this week's summary, the weekly trend, live lessons and recent sessions."""
     base, token = f"{api_path(*requested_scope(search, session))}/lessons", session["token"]
-    summary = api_client.get(token, f"{base}/summary")
-    weekly = api_client.get(token, f"{base}/weekly", weeks=12)
+    period = period_params(search)
+    summary = api_client.get(token, f"{base}/summary", **period)
+    weekly = api_client.get(token, f"{base}/weekly", **(period or {"weeks": 12}))
     live = api_client.get(token, f"{base}/live")
-    sessions = api_client.get(token, f"{base}/sessions", page_size=30)
+    sessions = api_client.get(token, f"{base}/sessions", page_size=30, **period)
     figs = _all(summary["figures"])
+    previous = _all(summary["previous"]) if period and summary.get("previous") else ({} if period else None)
     return (
-        breadcrumb(summary["scope"], session["user"], "/lessons", "lessons"), lesson_tiles(figs, lang, bands_of(summary.get("opening_rate_bands"))),
+        breadcrumb(summary["scope"], session["user"], "/lessons", "lessons"),
+        lesson_tiles(figs, lang, bands_of(summary.get("opening_rate_bands")), previous),
         lesson_figures.weekly_figure(weekly, t("lessons.weekly", lang), lang),
         lesson_figures.kinds_figure(summary["figures"], t("lessons.by_kind", lang), lang),
-        [panel_head(t("lessons.children", lang), export_buttons("lesson_children", f"{base}/summary", lang)),
+        [panel_head(t("lessons.children", lang), export_buttons("lesson_children", f"{base}/summary", lang, **period)),
          children_table(summary["children"], lang, bands_of(summary.get("opening_rate_bands")))],
         [panel_head(t("lessons.live", lang), export_buttons("live", f"{base}/live", lang)), live_table(live, lang)],
-        [panel_head(t("lessons.sessions", lang), export_buttons("sessions", f"{base}/sessions", lang)),
+        [panel_head(t("lessons.sessions", lang), export_buttons("sessions", f"{base}/sessions", lang, **period)),
          sessions_table(sessions, lang)],
-        f"{t('lessons.week', lang)} {summary['week']} · {t('as_of', lang)} {fmt_time(summary['as_of'], seconds=True)}",
+        f"{period_label(summary.get('period'), lang) if period else t('lessons.week', lang) + ' ' + summary['week']}"
+        f" · {t('as_of', lang)} {fmt_time(summary['as_of'], seconds=True)}",
         None, False,
     )

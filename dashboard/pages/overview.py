@@ -4,7 +4,18 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, figures
-from dashboard.components import empty, export_buttons, graph, light, panel, panel_head, table, tile
+from dashboard.components import (
+    change_note,
+    empty,
+    export_buttons,
+    graph,
+    light,
+    panel,
+    panel_head,
+    period_label,
+    table,
+    tile,
+)
 from dashboard.i18n import (
     DEFAULT_LANG,
     figure_name,
@@ -17,7 +28,19 @@ from dashboard.i18n import (
     t,
 )
 from dashboard.page import page_callback
-from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, requested_scope, scope_search
+from dashboard.scope import (
+    DEFAULT_FIGURE,
+    SCOPE_ROUTE,
+    api_path,
+    breadcrumb,
+    href,
+    keeping,
+    period_params,
+    requested_figure,
+    requested_scope,
+    scope_search,
+    with_view,
+)
 from dashboard.settings import dashboard_settings
 
 dash.register_page(__name__, path="/", title="运行监测 · 教育信息化数字驾驶舱", order=0,
@@ -29,7 +52,7 @@ FEED_LENGTH = 8
 SEVERITY_LIGHT = {"critical": "missed", "major": "behind", "warning": "behind", "info": "no_data"}
 
 
-def layout(**_query) -> html.Div:
+def layout(figure: str | None = None, **_query) -> html.Div:
     """Breadcrumb, headline tiles, trend, kinds, alert feed, children treemap, worst ranking and children table."""
     return html.Div(className="page overview", children=[
         dcc.Interval(id="overview-refresh", interval=dashboard_settings().refresh_ms),
@@ -48,7 +71,7 @@ def layout(**_query) -> html.Div:
             panel(html.Div([
                 html.Div(className="inline-control", children=[
                     html.Label(id="overview-figure-label", htmlFor="overview-figure"),
-                    dcc.Dropdown(id="overview-figure", value="online_rate",
+                    dcc.Dropdown(id="overview-figure", value=figure or DEFAULT_FIGURE,
                                  options=[{"label": t("online_rate", DEFAULT_LANG), "value": "online_rate"}], clearable=False, searchable=False),
                 ]),
                 graph("overview-treemap", 362),
@@ -59,17 +82,26 @@ def layout(**_query) -> html.Div:
     ])
 
 
-def headline_tiles(figs: dict, availability: dict, alerts: int, lang: str) -> list:
-    """The headline numbers of a scope; the online rate carries its target's traffic light."""
+def headline_tiles(figs: dict, availability: dict, alerts: int, lang: str, compared: bool = False) -> list:
+    """The headline numbers of a scope; the online rate carries its target's traffic light. Over a period
+    (`compared`), the figures' tiles also say the previous period's value and the change."""
     rate = figs["online_rate"]
     status = (rate.get("target") or {}).get("status")
     note = f"{t('target', lang)} {fmt_rate((rate.get('target') or {}).get('value'))}" if status else None
+
+    def compare(key: str, unit: str) -> str | None:
+        return change_note(figs.get(key), unit, lang) if compared else None
+
     return [
-        tile(t("devices", lang), fmt_count(figs["devices"]["value"], lang), "overview-devices"),
-        tile(t("online_rate", lang), fmt_rate(rate["value"]), "overview-online-rate", status, note),
+        tile(t("devices", lang), fmt_count(figs["devices"]["value"], lang), "overview-devices",
+             compare=compare("devices", "count")),
+        tile(t("online_rate", lang), fmt_rate(rate["value"]), "overview-online-rate", status, note,
+             compare=compare("online_rate", "ratio")),
         tile(t("online", lang), fmt_count(availability["online"], lang), "overview-online"),
-        tile(t("boards_in_use_now", lang), fmt_count(figs["boards_in_use_now"]["value"], lang), "overview-boards"),
-        tile(t("recorders_live_now", lang), fmt_count(figs["recorders_live_now"]["value"], lang), "overview-live"),
+        tile(t("boards_in_use_now", lang), fmt_count(figs["boards_in_use_now"]["value"], lang), "overview-boards",
+             compare=compare("boards_in_use_now", "count")),
+        tile(t("recorders_live_now", lang), fmt_count(figs["recorders_live_now"]["value"], lang), "overview-live",
+             compare=compare("recorders_live_now", "count")),
         tile(t("open_alerts", lang), fmt_count(alerts, lang), "overview-alerts", "missed" if alerts else "met"),
     ]
 
@@ -120,18 +152,25 @@ def alert_feed(alerts: list[dict], level: str, code: str, lang: str) -> html.Div
 def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     """Fetch the scope's overview, headline figures and trend, and render them."""
     level, code = requested_scope(search, session)
-    base, token = api_path(level, code), session["token"]
+    base, token, period = api_path(level, code), session["token"], period_params(search)
     data = api_client.get(token, f"{base}/overview")
-    figs = api_client.get(token, f"{base}/figures", keys=",".join(HEADLINE))
-    trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket="hour", days=2)
+    figs = api_client.get(token, f"{base}/figures", keys=",".join(HEADLINE), **period)
+    if period:  # the trend over the period's days: by the hour for a day, else by the day
+        bucket = "hour" if period.get("period") in ("today", "yesterday") else "day"
+        trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket=bucket, **period)
+        trend_title = f"{t('online_rate', lang)} · {period_label(figs.get('period'), lang)}"
+    else:
+        trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket="hour", days=2)
+        trend_title = t("trend.online", lang)
     summary = api_client.get(token, f"{base}/alerts/summary")
     alerts = api_client.get(token, f"{base}/alerts", state=["firing", "acknowledged"], limit=200)
-    tools = export_buttons("children", f"{base}/ranking", lang, figure="online_rate", order="best", limit=10000)
+    tools = export_buttons("children", f"{base}/ranking", lang, figure="online_rate", order="best", limit=10000,
+                           **period)
     return (
         breadcrumb(data["scope"], session["user"], "/", "overview"),
-        headline_tiles(figs["figures"], data["availability"], summary["open"], lang),
+        headline_tiles(figs["figures"], data["availability"], summary["open"], lang, compared=bool(period)),
         figures.kind_figure(data["availability"], lang),
-        figures.trend_figure(trend["points"], trend["figure"], t("trend.online", lang), lang,
+        figures.trend_figure(trend["points"], trend["figure"], trend_title, lang,
                              bucket=trend.get("bucket", "hour"), now=parse_time(trend.get("as_of"))),
         [panel_head(t("children.table", lang), tools), children_table(data["children"], lang, figures.served_bands(token))],
         alert_feed(alerts, level, code, lang), t("alerts.feed", lang),
@@ -161,24 +200,35 @@ def figure_options(lang: str, session: dict, current: str | None):
 @page_callback("overview-rank-error", lambda box, lang, **_: (figures.empty_figure(t("treemap", lang), lang), box))
 def children_by_figure(_n: int | None, search: str | None, lang: str, key: str | None, session: dict):
     """The children coloured by the chosen figure, and the worst of them by it."""
-    key = key or "online_rate"
+    key = key or DEFAULT_FIGURE
     level, code = requested_scope(search, session)
-    base, token = api_path(level, code), session["token"]
-    figs = api_client.get(token, f"{base}/figures", keys=f"{key},devices")
-    ranking = api_client.get(token, f"{base}/ranking", figure=key, order="worst", limit=RANK_LIMIT)
+    base, token, period = api_path(level, code), session["token"], period_params(search)
+    figs = api_client.get(token, f"{base}/figures", keys=f"{key},devices", **period)
+    ranking = api_client.get(token, f"{base}/ranking", figure=key, order="worst", limit=RANK_LIMIT, **period)
     info = ranking["figure"]
     title = f"{t('treemap', lang)} · {figure_name(info, lang)}"
     head = panel_head(f"{t('ranking', lang)} · {figure_name(info, lang)}",
-                      export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000))
+                      export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000,
+                                     **period))
     body = ranking_table(ranking, lang) if ranking["items"] else empty(lang)
     return figures.treemap_figure(figs["children"], key, info, title, lang), [head, body]
 
 
-@callback(Output("url", "search", allow_duplicate=True), Input("overview-treemap", "clickData"),
+@callback(Output("url", "search", allow_duplicate=True), Input("overview-figure", "value"), State("url", "search"),
           prevent_initial_call=True)
-def drill_down(click: dict | None):
-    """A click on a child's tile opens that child."""
+def keep_figure(key: str | None, search: str | None) -> str:
+    """The figure chosen to colour the children by goes into the URL, so a drill-down keeps it."""
+    if not key or key == requested_figure(search):
+        raise dash.exceptions.PreventUpdate
+    return with_view(search, figure=key)
+
+
+@callback(Output("url", "search", allow_duplicate=True), Input("overview-treemap", "clickData"),
+          State("url", "search"), prevent_initial_call=True)
+def drill_down(click: dict | None, search: str | None):
+    """A click on a child's tile opens that child (keeping the period and the figure)."""
     if not click or not click.get("points") or not click["points"][0].get("customdata"):
         raise dash.exceptions.PreventUpdate
     level, code = click["points"][0]["customdata"][:2]
-    return scope_search(level, code)
+    with keeping(search):
+        return scope_search(level, code)

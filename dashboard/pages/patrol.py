@@ -13,7 +13,7 @@ from dashboard.components import error_message, export_buttons, graph, panel, ta
 from dashboard.i18n import fmt_count, fmt_duration, fmt_time, t
 from dashboard.page import page_callback
 from dashboard.patrol_figures import schools_figure
-from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, requested_scope
+from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, period_params, requested_scope
 from dashboard.settings import dashboard_settings
 
 dash.register_page(__name__, path="/patrol", title="智能巡检 · 教育信息化数字驾驶舱", order=6,
@@ -188,7 +188,7 @@ def refresh(_n, _changed, search, lang, session):
     token, base = session["token"], api_path(*requested_scope(search, session))
     scope = api_client.get(token, base)
     summary = api_client.get(token, f"{base}/alerts/summary")
-    times = api_client.get(token, f"{base}/response-times", days=30)
+    times = api_client.get(token, f"{base}/response-times", **(period_params(search) or {"days": 30}))
     alerts = api_client.get(token, f"{base}/alerts", state=list(LISTED_STATES), limit=ALERT_ROWS)
     schools = api_client.get(token, f"{base}/alerts/by-school")
     orders = api_client.get(token, f"{base}/work-orders")

@@ -264,3 +264,38 @@ def test_screenshot_of_the_device_and_login_pages(cockpit, cockpit_stack):
     cockpit.wait_charts()
     assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
     assert cockpit.screenshot("device").stat().st_size > 50_000
+
+
+def test_a_period_chosen_is_kept_across_drill_downs_and_pages(cockpit):
+    cockpit.login("admin")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "湖北省")
+    assert cockpit.driver.find_elements(By.ID, "overview-online-rate-previous") == []  # now: no comparison
+    cockpit.wait_settled()
+    cockpit.click(css="#app-period .dash-dropdown, #app-period")
+    options = cockpit.until(lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+                                       if o.text == "上月"], "the period menu did not open")
+    options[0].click()
+    cockpit.until(lambda d: "period=last_month" in d.current_url, "the period did not reach the URL")
+    cockpit.wait_text("overview-online-rate-previous", lambda s: s.startswith("上期 "))
+
+    cockpit.click(f"overview-child-{SUIZHOU}")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
+    assert "period=last_month" in cockpit.driver.current_url and f"code={SUIZHOU}" in cockpit.driver.current_url
+    note = cockpit.wait_text("overview-online-rate-previous", lambda s: s.startswith("上期 "))
+    assert note.split()[1].endswith("%"), f"no previous value: {note}"  # the demo has last month's rollups
+    assert "上月" in cockpit.text("app-period")
+
+    cockpit.click("app-nav-equity")
+    cockpit.wait_text("equity-scope-name", lambda s: s == "随州市")
+    assert "period=last_month" in cockpit.driver.current_url and f"code={SUIZHOU}" in cockpit.driver.current_url
+    assert "上月" in cockpit.text("app-period")
+    for page in ("lessons", "communities", "patrol"):  # every page answers over the period, without complaint
+        cockpit.click(f"app-nav-{page}")
+        cockpit.wait_text(f"{page}-scope-name", lambda s: s == "随州市")
+        cockpit.wait_settled()
+        assert cockpit.text(f"{page}-error") == "", f"{page} over last month: {cockpit.text(f'{page}-error')}"
+        assert "period=last_month" in cockpit.driver.current_url
+    cockpit.click("app-nav-overview")
+    cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
+    assert "period=last_month" in cockpit.driver.current_url
+    cockpit.wait_text("overview-online-rate-previous", lambda s: s.startswith("上期 "))
