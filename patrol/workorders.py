@@ -78,11 +78,12 @@ def update_work_order(conn: Connection, order_id: int, status: str, username: st
 
 def list_work_orders(conn: Connection, scope_level: str, scope_code: str, *, statuses: list[str] | None = None,
                      now: datetime | None = None) -> list[dict]:
-    """Work orders inside a scope, newest first, with whether each is overdue at `now`."""
+    """Work orders inside a scope, newest first, with whether each is overdue at `now` (by default
+    the database's clock)."""
     return conn.execute(
         """SELECT w.*, s.name AS school_name,
-                  (w.deadline IS NOT NULL AND w.status IN ('open', 'in_progress') AND w.deadline < %(now)s)
-                      AS overdue
+                  (w.deadline IS NOT NULL AND w.status IN ('open', 'in_progress')
+                   AND w.deadline < coalesce(%(now)s::timestamptz, now())) AS overdue
            FROM work_order w JOIN school s ON s.code = w.school_code
            WHERE school_in_scope(%(level)s, %(code)s, w.school_code)
              AND (%(statuses)s::text[] IS NULL OR w.status = ANY(%(statuses)s))

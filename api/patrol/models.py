@@ -196,7 +196,7 @@ class WorkOrderRow(WorkOrder):
     """A work order in a list, with its school."""
 
     school_name: str
-    overdue: bool | None
+    overdue: bool
 
 
 class ResponseTimes(BaseModel):

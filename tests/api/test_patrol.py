@@ -170,3 +170,16 @@ def test_a_user_of_another_scope_finds_no_such_community(api, community):
                api.post(f"{base}/patrol/rounds", headers=headers),
                api.get(f"{base}/patrol/rounds", headers=headers)]
     assert [r.status_code for r in answers] == [404] * len(answers)
+
+
+def test_a_work_order_past_its_deadline_is_listed_as_overdue(api, db, registry):
+    """The list judges deadlines by the clock when nobody names a time."""
+    registry.area()
+    school = registry.school()
+    registry.user("ops", "county", "421303", role="operations")
+    late, on_time, done = (registry.work_order(school, title=t) for t in ("late", "on time", "done late"))
+    db.execute("UPDATE work_order SET deadline = now() - interval '1 hour' WHERE id = ANY(%s)", ([late, done],))
+    db.execute("UPDATE work_order SET deadline = now() + interval '1 day' WHERE id = %s", (on_time,))
+    db.execute("UPDATE work_order SET status = 'done' WHERE id = %s", (done,))
+    rows = api.get("/api/v1/scopes/county/421303/work-orders", headers=login(api, "ops")).json()
+    assert {r["title"]: r["overdue"] for r in rows} == {"late": True, "on time": False, "done late": False}
