@@ -2,7 +2,7 @@
 path names (checked against the user's), the role a route needs and the period asked about."""
 
 from collections.abc import Collection, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import Depends, HTTPException, Path, Query, Request, status
@@ -76,3 +76,7 @@ def asked_period(
 
 
 AskedPeriod = Annotated[Period, Depends(asked_period)]
+
+Hours = Annotated[Literal["all", "lessons"], Query(
+    description="all: the whole of each day; lessons: only the lesson hours of the period's school days "
+                "(needs a period; for availability and use figures, see docs/metrics.md)")]

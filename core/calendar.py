@@ -21,6 +21,10 @@ LESSON_PERIODS: tuple[tuple[time, time], ...] = (
     (time(15, 40), time(16, 20)),
     (time(16, 30), time(17, 10)),
 )
+# The lesson-hours lens: the local hours any lesson period overlaps (rollups keep per-day sums over
+# these hours; figures asked with hours=lessons read them). 8–11 and 14–17 with the periods above.
+LESSON_HOURS: tuple[int, ...] = tuple(sorted({h for start, end in LESSON_PERIODS
+                                              for h in range(start.hour, (end.hour * 60 + end.minute - 1) // 60 + 1)}))
 SCHOOL_OPENS = time(7, 30)
 SCHOOL_CLOSES = time(17, 30)
 

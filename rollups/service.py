@@ -13,6 +13,7 @@ refresh_continuous_aggregate for the touched window, then recomputes the schools
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from core.calendar import LESSON_HOURS
 from core.db import open_pool
 from core.process import run_until_shutdown
 from core.settings import PlatformSettings, platform_settings
@@ -143,6 +145,25 @@ ON CONFLICT (school_code, kind, bucket) DO UPDATE SET
     utilisation_max = EXCLUDED.utilisation_max, latency_avg = EXCLUDED.latency_avg, loss_avg = EXCLUDED.loss_avg
 """
 
+# The lesson-hours lens (sql/022_lesson_hours.sql): each touched school day's sums over its lesson
+# hours (core/calendar.py LESSON_HOURS, local hours), from the school's hours; a day with no
+# readings in them gets NULLs, so a stale sum never survives a recomputation.
+_LESSON_HOURS = """
+WITH days AS (SELECT DISTINCT dd.school_code, {key} AS day FROM {touched} k JOIN device dd ON dd.id = k.device_id),
+lens AS (SELECT x.school_code, x.kind, x.bucket, sum(h.online_minutes) AS online_minutes,
+                sum(h.powered_on_minutes) AS powered_on_minutes, sum(h.active_use_s) AS active_use_s,
+                sum(h.recording_minutes) AS recording_minutes, sum(h.streaming_minutes) AS streaming_minutes
+         FROM school_daily x JOIN days t ON x.school_code = t.school_code AND x.bucket = t.day
+         LEFT JOIN school_hourly h ON h.school_code = x.school_code AND h.kind = x.kind AND h.bucket >= x.bucket
+              AND h.bucket < x.bucket + interval '1 day'
+              AND extract(hour FROM h.bucket AT TIME ZONE %(tz)s)::int = ANY(%(lesson_hours)s)
+         GROUP BY 1, 2, 3)
+UPDATE school_daily x SET lesson_online_minutes = l.online_minutes, lesson_powered_on_minutes = l.powered_on_minutes,
+    lesson_active_use_s = l.active_use_s, lesson_recording_minutes = l.recording_minutes,
+    lesson_streaming_minutes = l.streaming_minutes
+FROM lens l WHERE x.school_code = l.school_code AND x.kind = l.kind AND x.bucket = l.bucket
+"""
+
 
 def _sets(columns) -> str:
     return ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
@@ -224,6 +245,7 @@ def _days_and_schools(cur, params: dict, daily: Sequence[str]) -> None:
                                 touched="touched"), params)
     cur.execute(_SCHOOLS.format(target="school_daily", source="device_daily", keys="k.day",
                                 touched="touched_days"), params)
+    cur.execute(_LESSON_HOURS.format(key="k.day", touched="touched_days"), params | {"lesson_hours": list(LESSON_HOURS)})
 
 
 def _refresh_continuous(conn: psycopg.Connection, args: dict) -> dict:
@@ -236,14 +258,30 @@ def _refresh_continuous(conn: psycopg.Connection, args: dict) -> dict:
             window = cur.execute(_WINDOW, params).fetchone()
             if window["hour_from"] is not None:
                 for cagg in HOURLY_CAGGS:
-                    cur.execute(_REFRESH_CAGG, (cagg, window["hour_from"], window["hour_to"]))
+                    _refresh_cagg(cur, cagg, window["hour_from"], window["hour_to"])
                 for cagg in DAILY_CAGGS:
-                    cur.execute(_REFRESH_CAGG, (cagg, window["day_from"], window["day_to"]))
+                    _refresh_cagg(cur, cagg, window["day_from"], window["day_to"])
             with conn.transaction():
                 touched = _school_rollups(cur, params)
         finally:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
     return {"device_hours": touched, "upto": params["upto"]}
+
+
+CAGG_ATTEMPTS = 6  # TimescaleDB's own refresh policy may hold the same window for a moment
+
+
+def _refresh_cagg(cur, cagg: str, start: datetime, end: datetime) -> None:
+    """Refresh one cagg over a window, waiting out a concurrent refresh of it (its policy job's)."""
+    for attempt in range(1, CAGG_ATTEMPTS + 1):
+        try:
+            cur.execute(_REFRESH_CAGG, (cagg, start, end))
+            return
+        except psycopg.errors.LockNotAvailable:
+            if attempt == CAGG_ATTEMPTS:
+                raise
+            log.info("%s is being refreshed by another session; retrying", cagg)
+            time.sleep(0.5 * attempt)
 
 
 def _school_rollups(cur, params: dict) -> int:
@@ -265,16 +303,6 @@ def _autocommit(conn: psycopg.Connection) -> Iterator[None]:
         yield
     finally:
         conn.autocommit = before
-
-
-def rebuild_schools(conn: psycopg.Connection, since: datetime) -> None:
-    """Recompute the school rollups from the device rollups since a time (after a bulk load)."""
-    with conn.transaction(), conn.cursor() as cur:
-        for target, source in (("school_hourly", "device_hourly"), ("school_daily", "device_daily")):
-            cur.execute(f"CREATE TEMP TABLE k ON COMMIT DROP AS SELECT device_id, bucket AS key FROM {source} "  # noqa: S608
-                        "WHERE bucket >= %s", (since,))
-            cur.execute(_SCHOOLS.format(target=target, source=source, keys="k.key", touched="k"))
-            cur.execute("DROP TABLE k")
 
 
 def run_forever(pool: ConnectionPool, stop: threading.Event, *, interval_s: float = 60.0,

@@ -13,6 +13,10 @@ Asked over a period (`period=`/`from=`/`to=`, core/period.py), a figure answers 
 the same way), read from the rollups over the period's days. Its parameters are the
 period's `%(p_start)s`, `%(p_end)s` (local midnights), `%(p_until)s` (what it runs up to),
 `%(p_minutes)s` (minutes from start to until) and `%(p_school_days)s` (school days begun).
+
+Asked through the lesson-hours lens (`hours=lessons`), a figure that has one answers with its
+`lessons` formula: the same numerator and denominator, counting only the lesson hours of the
+period's school days (core/calendar.py LESSON_HOURS).
 """
 
 from dataclasses import dataclass
@@ -117,6 +121,35 @@ GROUP BY 1
 """
 
 
+# The lesson-hours lens over a period (`hours=lessons`): the same shape as _PERIOD_SCHOOLS, but
+# only the lesson hours of the period's school days count (core/calendar.py LESSON_HOURS; their UTC
+# starts up to `until` are %(l_hours)s, their minutes %(l_minutes)s, the school days' local midnights
+# %(l_days)s). A device in service since before the period is in service for all %(l_minutes)s; one
+# that came into service during it, for the lesson minutes after that. The rollups keep each school
+# day's lesson-hour sums (sql/022_lesson_hours.sql).
+_PERIOD_LESSONS = """
+WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where}),
+reg AS (SELECT i.school_code, i.kind, count(*) AS devices,
+               sum(CASE WHEN i.since <= %(p_start)s THEN %(l_minutes)s::numeric
+                        ELSE (SELECT coalesce(sum(greatest(0, extract(epoch FROM least(b + interval '1 hour', %(p_until)s)
+                                                                        - greatest(b, i.since)) / 60.0)), 0)
+                              FROM unnest(%(l_hours)s::timestamptz[]) b) END) AS device_minutes
+        FROM (SELECT d.school_code, d.kind,
+                     least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) AS since
+              FROM device d JOIN sc ON sc.code = d.school_code) i
+        WHERE i.since < %(p_until)s GROUP BY 1, 2),
+roll AS (SELECT r.school_code, r.kind, sum(r.lesson_online_minutes) AS online_min,
+                sum(r.lesson_active_use_s) AS use_s, sum(r.lesson_powered_on_minutes) AS on_min,
+                sum(r.lesson_recording_minutes) AS rec_min, sum(r.lesson_streaming_minutes) AS stream_min
+         FROM school_daily r JOIN sc ON sc.code = r.school_code
+         WHERE r.bucket = ANY(%(l_days)s::timestamptz[]) GROUP BY 1, 2)
+SELECT sc.child AS child, {columns}
+FROM sc JOIN reg n ON n.school_code = sc.code
+LEFT JOIN roll r ON r.school_code = n.school_code AND r.kind = n.kind
+GROUP BY 1
+"""
+
+
 @dataclass(frozen=True)
 class Over:
     """How a figure answers over a period: its numerator and denominator from the rollups."""
@@ -135,16 +168,18 @@ def _kind(kind: str, alias: str = "n") -> str:
 _ONLINE_MIN = "least(coalesce(r.online_min, 0), n.device_minutes)"
 
 
-def _availability(kind: str | None) -> Over:
+def _availability(kind: str | None, template: str = _PERIOD_SCHOOLS) -> Over:
     only = f" {_kind(kind)}" if kind else ""
-    return Over(_PERIOD_SCHOOLS, f"sum({_ONLINE_MIN}){only}", f"sum(n.device_minutes){only}",
-                "online device-minutes / in-service device-minutes over the period"
+    hours = " in lesson hours" if template is _PERIOD_LESSONS else ""
+    return Over(template, f"sum({_ONLINE_MIN}){only}", f"sum(n.device_minutes){only}",
+                f"online device-minutes / in-service device-minutes{hours} over the period"
                 + (f" ({kind}s)" if kind else ""))
 
 
-def _hours(column: str, kind: str, what: str) -> Over:
-    return Over(_PERIOD_SCHOOLS, f"CASE WHEN count(*) {_kind(kind)} > 0 THEN coalesce(sum(r.{column}) {_kind(kind)}, 0) "
-                "/ 60.0 END", meaning=f"Σ {what} minutes over the period / 60 (null without {kind}s)")
+def _hours(column: str, kind: str, what: str, template: str = _PERIOD_SCHOOLS) -> Over:
+    hours = " in lesson hours" if template is _PERIOD_LESSONS else ""
+    return Over(template, f"CASE WHEN count(*) {_kind(kind)} > 0 THEN coalesce(sum(r.{column}) {_kind(kind)}, 0) "
+                f"/ 60.0 END", meaning=f"Σ {what} minutes{hours} over the period / 60 (null without {kind}s)")
 
 
 _BOARD_SCHOOL_MINUTES = f"sum(n.devices) {_kind('board')} * 600.0 * %(p_school_days)s"
@@ -166,11 +201,12 @@ class Figure:
     extra: str = ""
     description: str = ""
     over: Over | None = None  # its formula over a period; None: the figure has no history
+    lessons: Over | None = None  # its formula over a period's lesson hours (hours=lessons); None: no such lens
 
 
 def _f(key, zh, en, unit, better, aggregation, template, num, den="NULL::numeric", extra="", description="",
-       over=None):
-    return Figure(key, zh, en, unit, better, aggregation, template, num, den, extra, description, over)
+       over=None, lessons=None):
+    return Figure(key, zh, en, unit, better, aggregation, template, num, den, extra, description, over, lessons)
 
 
 FIGURES: dict[str, Figure] = {f.key: f for f in (
@@ -179,15 +215,21 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
        over=Over(_PERIOD_SCHOOLS, "sum(n.devices)", meaning="devices in service at the period's end")),
     _f("online", "在线设备", "Online devices", "count", "higher", "sum", _NOW, "sum(n.online)",
        over=Over(_PERIOD_SCHOOLS, f"sum({_ONLINE_MIN}) / nullif(%(p_minutes)s::numeric, 0)",
-                 meaning="mean devices online: online device-minutes / minutes of the period")),
+                 meaning="mean devices online: online device-minutes / minutes of the period"),
+       lessons=Over(_PERIOD_LESSONS, f"sum({_ONLINE_MIN}) / nullif(%(l_minutes)s::numeric, 0)",
+                    meaning="mean devices online in lesson hours: their online device-minutes / lesson minutes")),
     _f("online_rate", "在线率", "Online rate", "ratio", "higher", "ratio", _NOW, "sum(n.online)", "sum(n.devices)",
-       description="online devices / registered devices, now", over=_availability(None)),
+       description="online devices / registered devices, now", over=_availability(None),
+       lessons=_availability(None, _PERIOD_LESSONS)),
     _f("board_online_rate", "一体机在线率", "Board online rate", "ratio", "higher", "ratio", _NOW,
-       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'board'", over=_availability("board")),
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'board'", over=_availability("board"),
+       lessons=_availability("board", _PERIOD_LESSONS)),
     _f("recorder_online_rate", "录播在线率", "Recorder online rate", "ratio", "higher", "ratio", _NOW,
-       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'recorder'", over=_availability("recorder")),
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'recorder'", over=_availability("recorder"),
+       lessons=_availability("recorder", _PERIOD_LESSONS)),
     _f("gateway_online_rate", "网关在线率", "Gateway online rate", "ratio", "higher", "ratio", _NOW,
-       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'gateway'", over=_availability("gateway")),
+       "sum(n.online)", "sum(n.devices)", "AND n.kind = 'gateway'", over=_availability("gateway"),
+       lessons=_availability("gateway", _PERIOD_LESSONS)),
     _f("silent_devices", "超一天无数据设备", "Silent over a day", "count", "lower", "sum", _DEVICES,
        "count(*) FILTER (WHERE coalesce(st.last_seen, d.registered_at) < now() - make_interval(hours => %(silent_hours)s))",
        description="devices with no message for more than METRICS_SILENT_HOURS (24) hours",
@@ -210,7 +252,10 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
        description="active-use hours over the last school days / (boards × school days)",
        over=Over(_PERIOD_SCHOOLS, f"coalesce(sum(r.use_s) {_kind('board')}, 0) / 3600.0",
                  f"sum(n.devices) {_kind('board')} * %(p_school_days)s",
-                 "active-use hours / (boards × school days of the period)")),
+                 "active-use hours / (boards × school days of the period)"),
+       lessons=Over(_PERIOD_LESSONS, f"coalesce(sum(r.use_s) {_kind('board')}, 0) / 3600.0",
+                    f"sum(n.devices) {_kind('board')} * %(p_school_days)s",
+                    "active-use hours in lesson hours / (boards × school days of the period)")),
     _f("boards_used_today_share", "今日使用过的一体机占比", "Boards used today", "ratio", "higher", "ratio",
        _SCHOOL_USE, "coalesce(sum(u.active_today), 0)", "sum(n.devices)",
        over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE dev.kind = 'board' AND dev.used)",
@@ -225,11 +270,16 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
        "sum(n.devices) * 600.0 * greatest(%(school_days)s, 1)",
        description="powered-on minutes / (boards × 600 school minutes × school days)",
        over=Over(_PERIOD_SCHOOLS, f"least(coalesce(sum(r.on_min) {_kind('board')}, 0), {_BOARD_SCHOOL_MINUTES})",
-                 _BOARD_SCHOOL_MINUTES, "powered-on minutes / (boards × 600 × school days of the period)")),
+                 _BOARD_SCHOOL_MINUTES, "powered-on minutes / (boards × 600 × school days of the period)"),
+       lessons=Over(_PERIOD_LESSONS, f"sum(least(coalesce(r.on_min, 0), n.device_minutes)) {_kind('board')}",
+                    f"sum(n.device_minutes) {_kind('board')}",
+                    "powered-on minutes in lesson hours / the boards' in-service lesson minutes")),
     _f("recorded_hours_7d", "近7天录制时长", "Hours recorded (7 days)", "hours", "higher", "sum", _SCHOOL_DAILY,
-       "coalesce(sum(r.recording_minutes), 0) / 60.0", extra="'recorder'", over=_hours("rec_min", "recorder", "recording")),
+       "coalesce(sum(r.recording_minutes), 0) / 60.0", extra="'recorder'", over=_hours("rec_min", "recorder", "recording"),
+       lessons=_hours("rec_min", "recorder", "recording", _PERIOD_LESSONS)),
     _f("streamed_hours_7d", "近7天直播时长", "Hours streamed (7 days)", "hours", "higher", "sum", _SCHOOL_DAILY,
-       "coalesce(sum(r.streaming_minutes), 0) / 60.0", extra="'recorder'", over=_hours("stream_min", "recorder", "streaming")),
+       "coalesce(sum(r.streaming_minutes), 0) / 60.0", extra="'recorder'", over=_hours("stream_min", "recorder", "streaming"),
+       lessons=_hours("stream_min", "recorder", "streaming", _PERIOD_LESSONS)),
     _f("schools_gigabit_share", "千兆到校比例", "Schools with ≥1 Gbit/s", "ratio", "higher", "ratio", _SCHOOLS,
        "count(*) FILTER (WHERE s.uplink_mbps >= 1000)", "count(*)",
        over=Over(_SCHOOLS, "count(*) FILTER (WHERE s.uplink_mbps >= 1000)", "count(*)",

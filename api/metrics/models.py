@@ -112,13 +112,15 @@ class ChildFigures(ScopeRef):
 class Figures(OmitUnset):
     """Figures for a scope and each of its children."""
 
-    OPTIONAL = frozenset({"period"})
+    OPTIONAL = frozenset({"period", "hours"})
 
     scope: Scope
     as_of: datetime
     figures: dict[str, FigureValue]
     children: list[ChildFigures]
     period: PeriodInfo | None = Field(None, description="the period the figures answer for (only with a period)")
+    hours: Literal["lessons"] | None = Field(None, description="`lessons` when only the lesson hours of the "
+                                                               "period's school days count (only with hours=lessons)")
 
 
 class RankedChild(ScopeRef, OmitUnset):
@@ -136,13 +138,14 @@ class RankedChild(ScopeRef, OmitUnset):
 class Ranking(OmitUnset):
     """Children ordered by a figure."""
 
-    OPTIONAL = frozenset({"period"})
+    OPTIONAL = frozenset({"period", "hours"})
 
     scope: Scope
     figure: FigureInfo
     order: Literal["worst", "best"]
     items: list[RankedChild]
     period: PeriodInfo | None = Field(None, description="the period ranked over (only with a period)")
+    hours: Literal["lessons"] | None = Field(None, description="`lessons` with hours=lessons")
 
 
 class TrendPoint(BaseModel):
@@ -157,10 +160,11 @@ class TrendPoint(BaseModel):
 class Trend(OmitUnset):
     """A figure over time for a scope."""
 
-    OPTIONAL = frozenset({"period"})
+    OPTIONAL = frozenset({"period", "hours"})
 
     scope: Scope
     figure: FigureInfo
     bucket: Literal["hour", "day", "week"]
     points: list[TrendPoint]
     period: PeriodInfo | None = Field(None, description="the range followed (only with a period)")
+    hours: Literal["lessons"] | None = Field(None, description="`lessons` with hours=lessons")

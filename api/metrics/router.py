@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
-from api.deps import AskedPeriod, Conn, CurrentUser, PathScope
+from api.deps import AskedPeriod, Conn, CurrentUser, Hours, PathScope
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
 from api.inputs import DbText
 from api.metrics import service, trends
@@ -50,17 +50,26 @@ def _with_targets(conn: Conn, result: Figures, period: Period) -> Figures:
     return attach(conn, result, today if period.is_now else min(period.elapsed_last, today))
 
 
+def _computed(conn, scope, user, keys: list[str], period: Period, hours: str) -> Figures:
+    """The figures, with the targets that apply; 422 with the reason for a lens that cannot be asked."""
+    try:
+        result = service.compute(conn, scope, user, keys, period=period, lessons=hours == "lessons")
+    except service.LensError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return _with_targets(conn, result, period)
+
+
 @router.get("/scopes/{level}/{code}/figures", response_model=Figures,
             summary="Figures of a scope and of each child, now or over a period, with the targets that apply")
-def figures(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod,
+def figures(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod, hours: Hours = "all",
             keys: Annotated[DbText | None, Query(max_length=1000, description="comma-separated figure keys",
                                               examples=["online_rate,boards_in_use_now"])] = None) -> Figures:
     """Each figure for the scope and each child; `keys` picks figures (default: availability now).
     With `period` (or `from`/`to`) every figure answers over that period from the rollups, with
-    `previous` (its value over the previous period) and `change`; `period` in the answer names both."""
+    `previous` (its value over the previous period) and `change`; `period` in the answer names both.
+    With `hours=lessons` only the lesson hours of the period's school days count."""
     wanted = _known([k.strip() for k in keys.split(",") if k.strip()]) if keys else DEFAULT_KEYS
-    result = service.compute(conn, scope, user, wanted, period=period)
-    return _with_targets(conn, result, period)
+    return _computed(conn, scope, user, wanted, period, hours)
 
 
 @router.get("/scopes/{level}/{code}/ranking", response_model=Ranking,
@@ -68,11 +77,11 @@ def figures(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod
             responses=EXPORT_RESPONSES)
 def ranking(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod, figure: FigureKey = "online_rate",
             order: Literal["worst", "best"] = "worst", limit: Annotated[int, Query(ge=1, le=10_000)] = 10,
-            format: ExportFormat = "json") -> Ranking | Response:  # noqa: A002 - query name
+            format: ExportFormat = "json", hours: Hours = "all") -> Ranking | Response:  # noqa: A002 - query name
     """The worst (or best) children by one figure, with their target status (and, over a period, the
-    previous period's value and the change)."""
+    previous period's value and the change); `hours=lessons` ranks by the lesson hours only."""
     _known([figure])
-    result = _with_targets(conn, service.compute(conn, scope, user, [figure], period=period), period)
+    result = _computed(conn, scope, user, [figure], period, hours)
     items = service.rank(result, figure, order, limit)
     if format != "json":
         columns = ("rank", "level", "code", "name", "value") + (("previous", "change") if result.period else ()) \
@@ -80,27 +89,34 @@ def ranking(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod
         rows = [{"rank": i.rank, "level": i.level, "code": i.code, "name": i.name, "value": i.value,
                  "previous": i.previous, "change": i.change,
                  "target_status": i.target.status if i.target else None} for i in items]
-        suffix = "" if period.is_now else f"-{period.first}_{period.last}"
+        suffix = ("" if period.is_now else f"-{period.first}_{period.last}") + ("-lessons" if result.hours else "")
         return table_response(rows, columns, format, f"ranking-{figure}-{scope.code}{suffix}")
-    if result.period is None:
-        return Ranking(scope=scope, figure=_info(figure), order=order, items=items)
-    return Ranking(scope=scope, figure=_info(figure), order=order, items=items, period=result.period)
+    extra = {"period": result.period} if result.period else {}
+    return Ranking(scope=scope, figure=_info(figure), order=order, items=items,
+                   **extra, **({"hours": result.hours} if result.hours else {}))
 
 
 @router.get("/scopes/{level}/{code}/trend", response_model=Trend, summary="A figure over time, from the rollups")
 def trend(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod, figure: FigureKey = "online_rate",
           bucket: Literal["hour", "day", "week"] = "day",
-          days: Annotated[int, Query(ge=1, le=366, description="the last days followed (without a period)")] = 30
-          ) -> Trend:
+          days: Annotated[int, Query(ge=1, le=366, description="the last days followed (without a period)")] = 30,
+          hours: Hours = "all") -> Trend:
     """The figure per hour, day or week over the last `days` days, or over the days of `period`
-    (or `from`/`to`), which then replaces `days`."""
+    (or `from`/`to`), which then replaces `days`; `hours=lessons` follows the lesson hours only."""
     if not trends.has_trend(figure):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"figure {figure!r} has no trend; trends exist for: {', '.join(trends.TRENDS)}")
+    lessons = hours == "lessons"
+    if lessons:
+        try:
+            service.check_lens([figure], period)
+        except service.LensError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if period.is_now:
         points = trends.trend(conn, scope, user, figure, bucket, days)
         return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points)
     period = service.rolled_up(conn, period)
-    points = trends.trend_over(conn, scope, user, figure, bucket, period)
-    return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points, period=period_info(period))
+    points = trends.trend_over(conn, scope, user, figure, bucket, period, lessons=lessons)
+    return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points, period=period_info(period),
+                 **({"hours": "lessons"} if lessons else {}))
 

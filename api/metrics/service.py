@@ -3,6 +3,7 @@
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
+from typing import Literal
 
 from psycopg import Connection, sql
 
@@ -13,7 +14,7 @@ from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from api.scopes.service import children
-from core.calendar import SchoolCalendar, load_calendar
+from core.calendar import LESSON_HOURS, SchoolCalendar, load_calendar
 from core.period import Period
 from core.scope import child_key
 from core.settings import platform_settings
@@ -29,6 +30,11 @@ def school_calendar(conn: Connection) -> SchoolCalendar:
     if not cache or monotonic() - cache["at"] > _CALENDAR_TTL_S:
         cache.update(at=monotonic(), calendar=load_calendar(conn, platform_settings().timezone))
     return cache["calendar"]
+
+
+def forget_calendar() -> None:
+    """Drop the kept calendar: the next figure reads calendar_day again (after an edit, or a test's)."""
+    _calendar.clear()
 
 
 def window_params(conn: Connection, now: datetime) -> dict:
@@ -70,16 +76,24 @@ def _query(f_group: list[Figure | Over], child: sql.Composable, where: sql.Compo
     return sql.SQL(f_group[0].template).format(child=child, columns=columns, where=where, extra=sql.SQL(extra))
 
 
+Grain = Literal["now", "period", "lessons"]
+
+
+def formula(f: Figure, grain: Grain) -> Figure | Over:
+    """The figure's formula for "now", over a period, or over a period's lesson hours."""
+    return {"now": f, "period": f.over, "lessons": f.lessons}[grain]
+
+
 def _rows_by_child(conn: Connection, keys: list[str], child: sql.Composable, where: sql.Composable, params: dict,
-                   over: bool) -> dict[str, dict[str, tuple]]:
+                   grain: Grain) -> dict[str, dict[str, tuple]]:
     """(numerator, denominator) of each figure per child: one query per template (and filter)."""
     groups: dict[tuple[str, str], list[Figure]] = defaultdict(list)
     for key in keys:
         f = FIGURES[key]
-        groups[(f.over.template, "") if over else (f.template, f.extra)].append(f)
+        groups[(f.template, f.extra) if grain == "now" else (formula(f, grain).template, "")].append(f)
     rows: dict[str, dict[str, tuple]] = defaultdict(dict)
     for (_, extra), group in groups.items():
-        formulas = [f.over if over else f for f in group]
+        formulas = [formula(f, grain) for f in group]
         query = _query(formulas, child, where, [f.key for f in group], extra)
         for row in conn.execute(query, params):
             for f in group:
@@ -94,17 +108,34 @@ def _of(rows: dict[str, dict[str, tuple]], code: str | None, key: str) -> list[t
     return [rows[code][key]] if key in rows.get(code, {}) else []
 
 
+class LensError(ValueError):
+    """The lesson-hours lens was asked where it has no meaning; the message says why."""
+
+
+def check_lens(keys: list[str], period: Period | None) -> None:
+    """Raise LensError unless every figure has a lesson-hours formula and a period is asked."""
+    if period is None or period.is_now:
+        raise LensError("the lesson-hours lens (hours=lessons) needs a period: give period= or from=/to=")
+    without = [k for k in keys if FIGURES[k].lessons is None]
+    if without:
+        raise LensError(f"no lesson-hours lens for {', '.join(without)}; it exists for: "
+                        f"{', '.join(k for k, f in FIGURES.items() if f.lessons)}")
+
+
 def compute(conn: Connection, scope: Scope, user: User, keys: list[str], now: datetime | None = None,
-            period: Period | None = None) -> Figures:
-    """The figures for the scope and each child the user may see: now, or over a period (with the previous one)."""
+            period: Period | None = None, lessons: bool = False) -> Figures:
+    """The figures for the scope and each child the user may see: now, or over a period (with the previous
+    one), or over the lesson hours of a period (`lessons`; check_lens says whether that can be asked)."""
+    if lessons:
+        check_lens(keys, period)
     if period is not None and not period.is_now:
-        return _compute_over(conn, scope, user, keys, period)
+        return _compute_over(conn, scope, user, keys, period, "lessons" if lessons else "period")
     now = now or datetime.now(UTC)
     if uses_now([FIGURES[k] for k in keys]):
         now = ensure_fresh(conn, metrics_settings().now_max_age_s) or now
     where, params = bounded(scope.level, user=user)
     params |= {"scope_code": scope.code} | window_params(conn, now)
-    rows_by_child = _rows_by_child(conn, keys, child_key(scope.level), where, params, over=False)
+    rows_by_child = _rows_by_child(conn, keys, child_key(scope.level), where, params, "now")
     kids = children(conn, scope, user)
     child_figures = [ChildFigures(**c.model_dump(), figures={k: _combine(FIGURES[k], _of(rows_by_child, c.code, k))
                                                              for k in keys}) for c in kids]
@@ -124,12 +155,32 @@ def rolled_up(conn: Connection, period: Period) -> Period:
 
 
 def period_params(conn: Connection, period: Period) -> dict:
-    """The `over` formulas' parameters for one period."""
+    """The `over` and `lessons` formulas' parameters for one period."""
     cal = school_calendar(conn)
     settings = metrics_settings()
+    school_days = [d for d in period.dates(upto=period.elapsed_last) if cal.is_school_day(d)]
     return {"p_start": period.start, "p_end": period.end, "p_until": period.until, "p_minutes": period.minutes(),
-            "p_school_days": sum(cal.is_school_day(d) for d in period.dates(upto=period.elapsed_last)),
-            "tz": period.zone, "poor_loss_pct": settings.poor_loss_pct, "silent_hours": settings.silent_hours}
+            "p_school_days": len(school_days), "tz": period.zone, "poor_loss_pct": settings.poor_loss_pct,
+            "silent_hours": settings.silent_hours, **lesson_params(cal, period, school_days)}
+
+
+def lesson_hours(cal: SchoolCalendar, days: list[date], lo: datetime, hi: datetime) -> list[tuple[datetime, float]]:
+    """The lesson hours of these (school) days that overlap [lo, hi): each hour's UTC start and its minutes in it."""
+    hours = []
+    for day in days:
+        for h in LESSON_HOURS:
+            start = datetime.combine(day, time(h), cal.tz).astimezone(UTC)
+            minutes = (min(start + timedelta(hours=1), hi) - max(start, lo)).total_seconds() / 60.0
+            if minutes > 0:
+                hours.append((start, minutes))
+    return hours
+
+
+def lesson_params(cal: SchoolCalendar, period: Period, school_days: list[date]) -> dict:
+    """The lesson-hours lens of a period: its school days' local midnights, lesson hours and lesson minutes."""
+    hours = lesson_hours(cal, school_days, period.start, period.until)
+    return {"l_days": [datetime.combine(d, time(), cal.tz).astimezone(UTC) for d in school_days],
+            "l_hours": [h for h, _ in hours], "l_minutes": sum(m for _, m in hours)}
 
 
 def _change(value: float | None, previous: float | None) -> float | None:
@@ -143,21 +194,22 @@ def _compare(f: Figure, now: list[tuple], before: list[tuple]) -> FigureValue:
                        change=_change(current.value, previous.value))
 
 
-def _compute_over(conn: Connection, scope: Scope, user: User, keys: list[str], period: Period) -> Figures:
-    """Each figure over the period and over the previous one, from the rollups."""
+def _compute_over(conn: Connection, scope: Scope, user: User, keys: list[str], period: Period,
+                  grain: Grain) -> Figures:
+    """Each figure over the period (or its lesson hours) and over the previous one, from the rollups."""
     period = rolled_up(conn, period)
     where, bound = bounded(scope.level, user=user)
     child = child_key(scope.level)
     base = {"scope_code": scope.code, **bound}
-    rows = _rows_by_child(conn, keys, child, where, base | period_params(conn, period), over=True)
-    before = (_rows_by_child(conn, keys, child, where, base | period_params(conn, period.previous), over=True)
+    rows = _rows_by_child(conn, keys, child, where, base | period_params(conn, period), grain)
+    before = (_rows_by_child(conn, keys, child, where, base | period_params(conn, period.previous), grain)
               if period.previous else {})
     kids = children(conn, scope, user)
     child_figures = [ChildFigures(**c.model_dump(), figures={
         k: _compare(FIGURES[k], _of(rows, c.code, k), _of(before, c.code, k)) for k in keys}) for c in kids]
     totals = {k: _compare(FIGURES[k], _of(rows, None, k), _of(before, None, k)) for k in keys}
     return Figures(scope=scope, as_of=period.until, figures=totals, children=child_figures,
-                   period=period_info(period))
+                   period=period_info(period), **({"hours": "lessons"} if grain == "lessons" else {}))
 
 
 def rank(result: Figures, key: str, order: str, limit: int) -> list[RankedChild]:

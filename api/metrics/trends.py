@@ -15,7 +15,7 @@ from psycopg import Connection, sql
 from api.auth.models import User
 from api.metrics.catalogue import FIGURES
 from api.metrics.models import TrendPoint
-from api.metrics.service import school_calendar
+from api.metrics.service import lesson_hours, lesson_params, school_calendar
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from core.period import Period
@@ -126,36 +126,77 @@ def _bucket_end(bucket: str, start: datetime, tz) -> datetime:
     return datetime.combine(local, time(), tz).astimezone(UTC)
 
 
-def trend_over(conn: Connection, scope: Scope, user: User, key: str, bucket: str, period: Period) -> list[TrendPoint]:
-    """The figure's value per bucket over the days of the period, each by the figure's period definition."""
+# Through the lesson-hours lens: hours are the lesson hours of school days; days and weeks read
+# each school day's lesson-hour sums (sql/022_lesson_hours.sql).
+_LESSON_COLUMNS = {f"r.{c}": f"r.lesson_{c}" for c in ("online_minutes", "active_use_s", "recording_minutes",
+                                                       "streaming_minutes", "powered_on_minutes")}
+_LESSON_ROWS = {"hour": sql.SQL(" AND r.bucket = ANY(%(l_hours)s::timestamptz[])"),
+                "day": sql.SQL(" AND r.bucket = ANY(%(l_days)s::timestamptz[])")}
+
+
+def _lesson_num(num: str, bucket: str) -> str:
+    if bucket == "hour":
+        return num
+    for whole, lesson in _LESSON_COLUMNS.items():
+        num = num.replace(whole, lesson)
+    return num
+
+
+def trend_over(conn: Connection, scope: Scope, user: User, key: str, bucket: str, period: Period, *,
+               lessons: bool = False) -> list[TrendPoint]:
+    """The figure's value per bucket over the days of the period, each by the figure's period definition;
+    with `lessons`, over the lesson hours of the period's school days only (no points for other days)."""
     source = TRENDS[key]
     cal = school_calendar(conn)
     where, params = bounded(scope.level, user=user)
     kind = sql.SQL("AND r.kind = %(kind)s") if source.kind else sql.SQL("")
     params |= {"scope_code": scope.code, "start": period.start, "end": period.end, "until": period.until,
                "tz": period.zone, "kind": source.kind}
+    num = source.num
+    if lessons:
+        params |= lesson_params(cal, period, [d for d in period.dates(upto=period.elapsed_last)
+                                              if cal.is_school_day(d)])
+        kind = sql.Composed([kind, _LESSON_ROWS["hour" if bucket == "hour" else "day"]])
+        num = _lesson_num(num, bucket)
     rollup = sql.Identifier("school_hourly" if bucket == "hour" else "school_daily")
-    query = sql.SQL(_TREND_OVER).format(bucket=_bucket_expr(bucket), num=sql.SQL(source.num), rollup=rollup,
+    query = sql.SQL(_TREND_OVER).format(bucket=_bucket_expr(bucket), num=sql.SQL(num), rollup=rollup,
                                         where=where, kind=kind)
     rows = conn.execute(query, params).fetchall()
     device_kind = sql.SQL("AND d.kind = %(kind)s") if source.kind else sql.SQL("")
     since = [r["since"] for r in conn.execute(sql.SQL(_IN_SERVICE).format(where=where, kind=device_kind), params)]
+    minutes = _lesson_minutes(cal) if lessons else _minutes
     points = []
     for r in rows:
         lo = max(r["bucket"], period.start)
         hi = min(_bucket_end(bucket, r["bucket"], cal.tz), period.until)
         num = None if r["num"] is None else float(r["num"])
-        den = _denominator_over(source, bucket, since, lo, hi, period, cal)
+        den = _denominator_over(source, bucket, since, lo, hi, period, cal, minutes)
         value = (num / den if den else None) if source.den else num
         points.append(TrendPoint(bucket=r["bucket"], num=num, den=den,
                                  value=None if value is None else round(value, 4)))
     return points
 
 
+def _minutes(lo: datetime, hi: datetime) -> float:
+    return max(0.0, (hi - lo).total_seconds() / 60.0)
+
+
+def _lesson_minutes(cal):
+    """Minutes of [lo, hi) that fall in the lesson hours of school days."""
+    def minutes(lo: datetime, hi: datetime) -> float:
+        if hi <= lo:
+            return 0.0
+        first, last = cal.local(lo).date(), cal.local(hi).date()
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        return sum(m for _, m in lesson_hours(cal, [d for d in days if cal.is_school_day(d)], lo, hi))
+    return minutes
+
+
 def _denominator_over(source: TrendSource, bucket: str, since: list[datetime], lo: datetime, hi: datetime,
-                      period: Period, cal) -> float | None:
+                      period: Period, cal, minutes=_minutes) -> float | None:
     if source.den == "device_minutes":  # in-service device-minutes between lo and hi
-        return round(sum(max(0.0, (hi - max(lo, s)).total_seconds() / 60.0) for s in since), 4)
+        before = sum(s <= lo for s in since)  # in service all along: counted once, not once a device
+        return round(before * minutes(lo, hi) + sum(minutes(s, hi) for s in since if s > lo), 4)
     if source.den == "board_school_days" and bucket != "hour":
         first, last = cal.local(lo).date(), min(cal.local(hi - timedelta(microseconds=1)).date(), period.elapsed_last)
         school_days = sum(cal.is_school_day(first + timedelta(days=i)) for i in range((last - first).days + 1))

@@ -9,7 +9,8 @@ patrol read it):
 - current state for every device, as it would be at this hour;
 - daily rollups from the first day of the term (ops/seed/calendar.py `term_start`) to
   today and hourly ones for at least the last 48 hours (from a local midnight, so every
-  day with hours has all of them), device and school. Both come from one per-hour model
+  day with hours has all of them), device and school, and every school day's sums over its
+  lesson hours (the lesson-hours lens, from the same hours). Both come from one per-hour model
   and the daily figures are the aggregates of the hourly ones (sums of minutes, readings
   and use, maxima of utilisation), computed in closed form per day: where both exist, a
   day is exactly the sum of its hours. Boards are on from about 07:30 to 17:30 on school
@@ -34,7 +35,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from core.calendar import SchoolCalendar
+from core.calendar import LESSON_HOURS, SchoolCalendar
 from core.settings import platform_settings
 from devices.behaviour import (
     ACTIVE_HOURS_UPTO,
@@ -162,7 +163,7 @@ JOIN demo_use u ON u.day = x.day AND u.use_class = b.use_class
 CROSS JOIN LATERAL generate_series(b.open_m / 60, (least(b.close_m, x.cut_m) - 1) / 60) AS h
 CROSS JOIN LATERAL (SELECT greatest(b.open_m, 60 * h) AS lo, least(b.close_m, x.cut_m, 60 * h + 60) AS hi) m
 CROSS JOIN LATERAL (SELECT {first} AS first, {last} AS last, {prev} AS prev) c
-WHERE m.hi > m.lo
+WHERE m.hi > m.lo AND h = ANY(%(hours)s::int[])
 """).format(first=_counter("m.lo"), last=_counter("m.hi - 1"), prev=_counter("greatest(60 * h - 1, 0)"))
 
 # A board's day: the sum of its hours above, in closed form (the counter's increases telescope).
@@ -199,6 +200,7 @@ CROSS JOIN LATERAL (SELECT o.level * CASE WHEN o.school THEN (%(shape_school)s::
                                           ELSE (%(shape_off)s::float8[])[h + 1] END AS util) g
 LEFT JOIN LATERAL (SELECT sum({stream} - {stream_out})::int AS minutes FROM demo_stream s
                    WHERE s.device_id = o.device_id AND s.day = o.day) st ON o.kind = 'recorder'
+WHERE h = ANY(%(hours)s::int[])
 """).format(out=_overlap("o.out_lo", "o.out_hi", "m.lo", "m.hi"), stream=_overlap("s.t0", "s.t1", "m.lo", "m.hi"),
            stream_out=_overlap("greatest(s.t0, o.out_lo)", "least(s.t1, o.out_hi)", "m.lo", "m.hi"))
 
@@ -236,7 +238,22 @@ SELECT r.bucket, d.school_code, r.kind, count(*), count(*) FILTER (WHERE r.activ
 FROM {source} r JOIN device d ON d.id = r.device_id GROUP BY 1, 2, 3
 """
 
-_TEMP_TABLES = ("demo_day", "demo_use", "demo_board", "demo_other", "demo_stream", "demo_hourly", "demo_daily")
+# The lesson-hours lens of each school day (sql/022_lesson_hours.sql): the same hours as above,
+# only those of LESSON_HOURS, for every day of the daily rollups, summed per school, kind and day.
+_SCHOOL_LESSONS = """
+UPDATE school_daily x SET lesson_online_minutes = l.online_minutes, lesson_powered_on_minutes = l.powered_on_minutes,
+    lesson_active_use_s = l.active_use_s, lesson_recording_minutes = l.recording_minutes,
+    lesson_streaming_minutes = l.streaming_minutes
+FROM (SELECT date_trunc('day', r.bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS bucket, d.school_code, r.kind,
+             sum(r.online_minutes) AS online_minutes, sum(r.powered_on_minutes) AS powered_on_minutes,
+             sum(r.active_use_s) AS active_use_s, sum(r.recording_minutes) AS recording_minutes,
+             sum(r.streaming_minutes) AS streaming_minutes
+      FROM demo_lessons r JOIN device d ON d.id = r.device_id GROUP BY 1, 2, 3) l
+WHERE x.school_code = l.school_code AND x.kind = l.kind AND x.bucket = l.bucket
+"""
+
+_TEMP_TABLES = ("demo_day", "demo_use", "demo_board", "demo_other", "demo_stream", "demo_hourly", "demo_daily",
+                "demo_lessons")
 
 
 def school_calendar(conn: psycopg.Connection, tz: str) -> SchoolCalendar:
@@ -305,7 +322,8 @@ def rollups(conn: psycopg.Connection, tz: str, *, hours: int = HOURLY_HOURS, day
     if days == 0 and hour_day is None:
         return
     _model_tables(conn, cal, first, local_now)
-    params = {"tz": tz, "hour_day": hour_day or today + timedelta(days=1), "use_before": list(USE_SECONDS_BEFORE),
+    params = {"tz": tz, "hour_day": hour_day or today + timedelta(days=1), "hours": list(range(24)),
+              "use_before": list(USE_SECONDS_BEFORE),
               "active_hours": list(ACTIVE_HOURS_UPTO), "shape_school": list(SHAPE_SCHOOL),
               "shape_off": list(SHAPE_OFF), "peak_school": list(PEAK_SCHOOL), "peak_off": list(PEAK_OFF)}
     for table, parts in (("demo_hourly", (_BOARD_HOURS, _OTHER_HOURS)), ("demo_daily", (_BOARD_DAYS, _OTHER_DAYS))):
@@ -319,6 +337,11 @@ def rollups(conn: psycopg.Connection, tz: str, *, hours: int = HOURLY_HOURS, day
             conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
                 device, sql.SQL(columns), sql.SQL(columns), demo))
         conn.execute(sql.SQL(_SCHOOL_ROLLUP).format(target=school, source=demo))
+    if days != 0:
+        lessons = params | {"hour_day": first, "hours": list(LESSON_HOURS)}
+        conn.execute(sql.SQL("CREATE TEMP TABLE demo_lessons AS {} UNION ALL {}").format(_BOARD_HOURS, _OTHER_HOURS),
+                     lessons)
+        conn.execute(_SCHOOL_LESSONS, lessons)
 
 
 # The demo school's boards: a reading a minute while on, from the start of the previous school day
