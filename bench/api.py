@@ -1,11 +1,17 @@
-"""API benchmark at province scale: overview and 30-day trend per level, bare SQL beside it, 50 clients.
+"""API benchmark at province scale: overview and 30-day trend per level, bare SQL beside it, 50 clients;
+then figures and rankings over a month and a term (and the term's lesson hours) beside the "now" figures.
 
-    python -m bench.api                 # province scale (~10,000 schools, ~190,000 devices, 30 days)
+    python -m bench.api                 # province scale (~10,000 schools, ~215,000 devices, the term so far)
     python -m bench.api --scale demo    # quick run on the demo province
+    python -m bench.api --days 30       # 30 days of rollups instead of the term
 
 It starts its own PostgreSQL (data kept under var/bench-api so reruns skip the seeding),
-seeds the registry, current state and 30 days of daily rollups, starts the API as a
-separate process and measures it over HTTP; then runs the same figure's SQL directly.
+seeds the registry, current state and daily rollups from the first day of the term (or the
+last --days days), starts the API as a separate process and measures it over HTTP; then runs
+the same figure's SQL directly. The period rows ask the figures the cockpit's overview asks
+(availability and use) with period=this_month, last_month and this_term, and the ranking of
+board availability over the same periods; their baseline is the same request for "now",
+measured in the same run.
 """
 
 import argparse
@@ -27,10 +33,13 @@ from ops.embedded import EmbeddedPostgres, free_port
 from ops.seed.generator import DEMO_PASSWORD, seed_database
 from ops.seed.history import current_state, rollups
 
+PERIOD_KEYS = "online_rate,board_online_rate,recorder_online_rate,gateway_online_rate,use_hours_per_board_day"
+LENS_KEYS = "online_rate,board_online_rate,use_hours_per_board_day,powered_on_rate_school_hours"
 
-def prepare(scale: str, days: int, data_dir: Path) -> tuple[EmbeddedPostgres, str]:
-    """Start the benchmark database and fill it once."""
-    pg = EmbeddedPostgres(data_dir / scale).start()
+
+def prepare(scale: str, days: int | None, data_dir: Path) -> tuple[EmbeddedPostgres, str]:
+    """Start the benchmark database and fill it once (days: None for the term so far)."""
+    pg = EmbeddedPostgres(data_dir / f"{scale}-{days or 'term'}").start()
     url = pg.url
     migrate(url)
     with psycopg.connect(url, row_factory=dict_row) as conn:
@@ -44,7 +53,7 @@ def prepare(scale: str, days: int, data_dir: Path) -> tuple[EmbeddedPostgres, st
             current_state(conn)
             rollups(conn, platform_settings().timezone, hours=0, days=days)
             conn.execute("VACUUM ANALYZE")
-            print(f"current state and {days} days of rollups in {time.perf_counter() - t:.1f}s")
+            print(f"current state and {days or 'the term’s'} days of rollups in {time.perf_counter() - t:.1f}s")
     return pg, url
 
 
@@ -121,11 +130,31 @@ def throughput(base: str, token: str, paths: list[str], clients: int, seconds: f
     return sum(done) / seconds
 
 
+def period_rows(http: httpx.Client, levels: list[tuple[str, str]], n: int) -> None:
+    """Figures and rankings over a month and the term beside the same request for now, per level."""
+    print(f"\n{'request over a period':<44}{'API p50':>10}{'API p95':>10}{'now p50':>10}{'now p95':>10}")
+    for level, code in levels:
+        base = f"/api/v1/scopes/{level}/{code}"
+        asks = [("figures", f"{base}/figures", {"keys": PERIOD_KEYS}),
+                ("ranking", f"{base}/ranking", {"figure": "board_online_rate", "limit": 10000})]
+        for name, path, params in asks:
+            now_t = timed(lambda p=path, q=params: http.get(p, params=q).raise_for_status(), n)
+            periods = [{"period": "this_month"}, {"period": "last_month"}, {"period": "this_term"}]
+            if name == "figures":
+                periods.append({"period": "this_term", "hours": "lessons", "keys": LENS_KEYS})
+            for extra in periods:
+                asked = params | extra
+                t = timed(lambda p=path, q=asked: http.get(p, params=q).raise_for_status(), n)
+                label = f"{name} {level} {extra['period']}" + (" lessons" if "hours" in extra else "")
+                print(f"{label:<44}{pct(t, .5):>9.1f} {pct(t, .95):>9.1f} {pct(now_t, .5):>9.1f} "
+                      f"{pct(now_t, .95):>9.1f}")
+
+
 def main() -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=("demo", "province"), default="province")
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--days", type=int, default=None, help="days of rollups (default: the term so far)")
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
@@ -154,6 +183,7 @@ def main() -> None:
                 overhead = statistics.median(api_t) / statistics.median(sql_t) - 1
                 print(f"{name + ' ' + level:<28}{pct(api_t, .5):>9.1f} {pct(api_t, .95):>9.1f} "
                       f"{pct(sql_t, .5):>9.1f} {pct(sql_t, .95):>9.1f} {overhead:>9.0%}")
+        period_rows(http, levels[:3], args.requests)
         paths = [f"/api/v1/scopes/{lv}/{c}/overview" for lv, c in levels]
         rps = throughput(base, token, paths, args.clients, args.seconds)
         print(f"\n{args.clients} concurrent clients, mixed overviews for {args.seconds:.0f}s: {rps:,.0f} requests/s")
