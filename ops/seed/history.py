@@ -163,7 +163,7 @@ JOIN demo_use u ON u.day = x.day AND u.use_class = b.use_class
 CROSS JOIN LATERAL generate_series(b.open_m / 60, (least(b.close_m, x.cut_m) - 1) / 60) AS h
 CROSS JOIN LATERAL (SELECT greatest(b.open_m, 60 * h) AS lo, least(b.close_m, x.cut_m, 60 * h + 60) AS hi) m
 CROSS JOIN LATERAL (SELECT {first} AS first, {last} AS last, {prev} AS prev) c
-WHERE m.hi > m.lo AND h = ANY(%(hours)s::int[])
+WHERE m.hi > m.lo
 """).format(first=_counter("m.lo"), last=_counter("m.hi - 1"), prev=_counter("greatest(60 * h - 1, 0)"))
 
 # A board's day: the sum of its hours above, in closed form (the counter's increases telescope).
@@ -200,7 +200,6 @@ CROSS JOIN LATERAL (SELECT o.level * CASE WHEN o.school THEN (%(shape_school)s::
                                           ELSE (%(shape_off)s::float8[])[h + 1] END AS util) g
 LEFT JOIN LATERAL (SELECT sum({stream} - {stream_out})::int AS minutes FROM demo_stream s
                    WHERE s.device_id = o.device_id AND s.day = o.day) st ON o.kind = 'recorder'
-WHERE h = ANY(%(hours)s::int[])
 """).format(out=_overlap("o.out_lo", "o.out_hi", "m.lo", "m.hi"), stream=_overlap("s.t0", "s.t1", "m.lo", "m.hi"),
            stream_out=_overlap("greatest(s.t0, o.out_lo)", "least(s.t1, o.out_hi)", "m.lo", "m.hi"))
 
@@ -238,8 +237,52 @@ SELECT r.bucket, d.school_code, r.kind, count(*), count(*) FILTER (WHERE r.activ
 FROM {source} r JOIN device d ON d.id = r.device_id GROUP BY 1, 2, 3
 """
 
-# The lesson-hours lens of each school day (sql/022_lesson_hours.sql): the same hours as above,
-# only those of LESSON_HOURS, for every day of the daily rollups, summed per school, kind and day.
+# The lesson-hours lens of each day (sql/022_lesson_hours.sql): the sums of the hours above that
+# are lesson hours, in closed form per block of consecutive lesson hours [k.lo, k.hi) (minutes of
+# the day): a board's use telescopes from the counter before the block's first hour it was on in
+# to its last reading in the block, as the hours' increases do.
+_BOARD_LESSONS = sql.SQL("""
+SELECT x.day::timestamp AT TIME ZONE %(tz)s AS bucket, b.device_id, 'board' AS kind,
+       sum(m.hi - m.lo) AS online_minutes, sum(m.hi - m.lo) AS powered_on_minutes,
+       sum({last} - {prev}) AS active_use_s, NULL::bigint AS recording_minutes, NULL::bigint AS streaming_minutes
+FROM demo_board b
+JOIN demo_day x ON x.school
+JOIN demo_use u ON u.day = x.day AND u.use_class = b.use_class
+CROSS JOIN LATERAL unnest(%(block_lo)s::int[], %(block_hi)s::int[]) AS k(lo, hi)
+CROSS JOIN LATERAL (SELECT greatest(b.open_m, k.lo) AS lo, least(b.close_m, x.cut_m, k.hi) AS hi) m
+WHERE m.hi > m.lo
+GROUP BY 1, 2
+""").format(last=_counter("m.hi - 1"), prev=_counter("greatest(60 * (m.lo / 60) - 1, 0)"))
+
+_OTHER_LESSONS = sql.SQL("""
+SELECT o.day::timestamp AT TIME ZONE %(tz)s AS bucket, o.device_id, o.kind,
+       sum(m.hi - m.lo - {out}) AS online_minutes, NULL::bigint AS powered_on_minutes, NULL::bigint AS active_use_s,
+       CASE WHEN o.kind = 'recorder' THEN coalesce(sum(st.minutes), 0) END AS recording_minutes,
+       CASE WHEN o.kind = 'recorder' THEN coalesce(sum(st.minutes), 0) END AS streaming_minutes
+FROM demo_other o
+CROSS JOIN LATERAL unnest(%(block_lo)s::int[], %(block_hi)s::int[]) AS k(lo, hi)
+CROSS JOIN LATERAL (SELECT k.lo AS lo, least(o.cut_m, k.hi) AS hi) m
+LEFT JOIN LATERAL (SELECT sum({stream} - {stream_out})::int AS minutes FROM demo_stream s
+                   WHERE s.device_id = o.device_id AND s.day = o.day) st ON o.kind = 'recorder'
+WHERE m.hi > m.lo
+GROUP BY o.day, o.device_id, o.kind
+""").format(out=_overlap("o.out_lo", "o.out_hi", "m.lo", "m.hi"), stream=_overlap("s.t0", "s.t1", "m.lo", "m.hi"),
+           stream_out=_overlap("greatest(s.t0, o.out_lo)", "least(s.t1, o.out_hi)", "m.lo", "m.hi"))
+
+
+def lesson_blocks() -> tuple[list[int], list[int]]:
+    """The runs of consecutive lesson hours as [start, end) minutes of the day: 480–720 and 840–1080."""
+    lo: list[int] = []
+    hi: list[int] = []
+    for h in LESSON_HOURS:
+        if hi and hi[-1] == 60 * h:
+            hi[-1] += 60
+        else:
+            lo.append(60 * h)
+            hi.append(60 * h + 60)
+    return lo, hi
+
+
 _SCHOOL_LESSONS = """
 UPDATE school_daily x SET lesson_online_minutes = l.online_minutes, lesson_powered_on_minutes = l.powered_on_minutes,
     lesson_active_use_s = l.active_use_s, lesson_recording_minutes = l.recording_minutes,
@@ -322,8 +365,7 @@ def rollups(conn: psycopg.Connection, tz: str, *, hours: int = HOURLY_HOURS, day
     if days == 0 and hour_day is None:
         return
     _model_tables(conn, cal, first, local_now)
-    params = {"tz": tz, "hour_day": hour_day or today + timedelta(days=1), "hours": list(range(24)),
-              "use_before": list(USE_SECONDS_BEFORE),
+    params = {"tz": tz, "hour_day": hour_day or today + timedelta(days=1), "use_before": list(USE_SECONDS_BEFORE),
               "active_hours": list(ACTIVE_HOURS_UPTO), "shape_school": list(SHAPE_SCHOOL),
               "shape_off": list(SHAPE_OFF), "peak_school": list(PEAK_SCHOOL), "peak_off": list(PEAK_OFF)}
     for table, parts in (("demo_hourly", (_BOARD_HOURS, _OTHER_HOURS)), ("demo_daily", (_BOARD_DAYS, _OTHER_DAYS))):
@@ -338,9 +380,10 @@ def rollups(conn: psycopg.Connection, tz: str, *, hours: int = HOURLY_HOURS, day
                 device, sql.SQL(columns), sql.SQL(columns), demo))
         conn.execute(sql.SQL(_SCHOOL_ROLLUP).format(target=school, source=demo))
     if days != 0:
-        lessons = params | {"hour_day": first, "hours": list(LESSON_HOURS)}
-        conn.execute(sql.SQL("CREATE TEMP TABLE demo_lessons AS {} UNION ALL {}").format(_BOARD_HOURS, _OTHER_HOURS),
-                     lessons)
+        block_lo, block_hi = lesson_blocks()
+        lessons = params | {"block_lo": block_lo, "block_hi": block_hi}
+        conn.execute(sql.SQL("CREATE TEMP TABLE demo_lessons AS {} UNION ALL {}").format(
+            _BOARD_LESSONS, _OTHER_LESSONS), lessons)
         conn.execute(_SCHOOL_LESSONS, lessons)
 
 

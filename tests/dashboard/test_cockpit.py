@@ -252,6 +252,23 @@ def test_screenshot_of_every_page(cockpit, name):
     assert cockpit.screenshot(name).stat().st_size > 50_000
 
 
+@pytest.mark.parametrize("name", list(PAGES))
+def test_screenshot_of_every_page_over_last_month(cockpit, name):
+    """Every page asked about last month: the picker says so, and no page complains."""
+    path, ready = PAGES[name]
+    cockpit.login("admin")
+    cockpit.find("app-nav-overview")
+    cockpit.open(path + ("&" if "?" in path else "?") + "period=last_month")
+    cockpit.wait_text(ready, lambda s: s != "")
+    cockpit.wait_charts()
+    cockpit.wait_settled()
+    assert "上月" in cockpit.text("app-period")
+    assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
+    if name.startswith("overview"):  # the headline compares with the month before
+        cockpit.wait_text("overview-online-rate-previous", lambda s: s.startswith("上期 "))
+    assert cockpit.screenshot(f"{name}-last-month").stat().st_size > 50_000
+
+
 def test_screenshot_of_the_device_and_login_pages(cockpit, cockpit_stack):
     device = _demo_board(cockpit_stack)
     cockpit.driver.get(cockpit_stack.url + "/login")

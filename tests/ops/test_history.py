@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from core.calendar import LESSON_HOURS
 from core.db import migrate
 from devices.behaviour import UseModel, reading
 from devices.simulator import load_devices, resume_counters
@@ -157,6 +158,30 @@ def test_a_day_is_the_sum_of_its_hours(conn, device_rollups):
         SELECT count(*) FILTER (WHERE h::text IS DISTINCT FROM d::text) AS wrong, count(*) AS n
         FROM h FULL JOIN d USING (school_code, kind, day)""", {"tz": TZ, "since": hourly_from}).fetchone()
     assert schools["wrong"] == 0 and schools["n"] > 900
+
+
+def test_a_days_lesson_hours_are_the_sum_of_its_lesson_hours(conn):
+    """The lens the past is given in closed form (sql/022_lesson_hours.sql) is what its hours say."""
+    hourly_from = conn.execute("SELECT min(bucket) AS b FROM school_hourly").fetchone()["b"]
+    rows = conn.execute("""
+        WITH h AS (SELECT school_code, kind, date_trunc('day', bucket AT TIME ZONE %(tz)s) AS day,
+                          sum(online_minutes) AS online, sum(powered_on_minutes) AS powered,
+                          sum(active_use_s) AS use, sum(recording_minutes) AS recorded,
+                          sum(streaming_minutes) AS streamed
+                   FROM school_hourly WHERE extract(hour FROM bucket AT TIME ZONE %(tz)s)::int = ANY(%(hours)s)
+                   GROUP BY 1, 2, 3),
+             d AS (SELECT school_code, kind, bucket AT TIME ZONE %(tz)s AS day, lesson_online_minutes AS online,
+                          lesson_powered_on_minutes AS powered, lesson_active_use_s AS use,
+                          lesson_recording_minutes AS recorded, lesson_streaming_minutes AS streamed
+                   FROM school_daily WHERE bucket >= %(since)s AND lesson_online_minutes IS NOT NULL)
+        SELECT count(*) FILTER (WHERE h::text IS DISTINCT FROM d::text) AS wrong, count(*) AS n,
+               count(*) FILTER (WHERE d.use > 0) AS used
+        FROM h FULL JOIN d USING (school_code, kind, day)""",
+                        {"tz": TZ, "since": hourly_from, "hours": list(LESSON_HOURS)}).fetchone()
+    assert rows["wrong"] == 0 and rows["n"] > 900 and rows["used"] > 100
+    term = conn.execute("SELECT count(*) AS n FROM school_daily WHERE bucket < %s AND lesson_online_minutes > 0",
+                        (hourly_from,)).fetchone()
+    assert term["n"] > 10_000  # and the term before the hours has them too
 
 
 def _school_day(conn, day: date) -> dict:
