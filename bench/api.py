@@ -32,6 +32,7 @@ from core.settings import PROJECT_ROOT, platform_settings
 from ops.embedded import EmbeddedPostgres, free_port
 from ops.seed.generator import DEMO_PASSWORD, seed_database
 from ops.seed.history import current_state, rollups
+from rollups.service import recount_counties
 
 PERIOD_KEYS = "online_rate,board_online_rate,recorder_online_rate,gateway_online_rate,use_hours_per_board_day"
 LENS_KEYS = "online_rate,board_online_rate,use_hours_per_board_day,powered_on_rate_school_hours"
@@ -42,6 +43,8 @@ def prepare(scale: str, days: int | None, data_dir: Path) -> tuple[EmbeddedPostg
     pg = EmbeddedPostgres(data_dir / f"{scale}-{days or 'term'}").start()
     url = pg.url
     migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        recount_counties(cur, platform_settings().timezone)  # what the rollups service does on its round
     with psycopg.connect(url, row_factory=dict_row) as conn:
         seeded = conn.execute("SELECT count(*) AS n FROM school").fetchone()["n"]
     if not seeded:

@@ -136,6 +136,7 @@ SELECT r.bucket, d.school_code, r.kind, count(*), count(*) FILTER (WHERE r.activ
     sum(r.streaming_minutes), max(r.rx_mbps_max), max(r.utilisation_max), avg(r.latency_avg), avg(r.loss_avg)
 FROM {source} r JOIN device d ON d.id = r.device_id
 WHERE (d.school_code, r.bucket) IN (SELECT dd.school_code, {keys} FROM {touched} k JOIN device dd ON dd.id = k.device_id)
+      {in_service}
 GROUP BY 1, 2, 3
 ON CONFLICT (school_code, kind, bucket) DO UPDATE SET
     devices_reporting = EXCLUDED.devices_reporting, devices_active = EXCLUDED.devices_active,
@@ -145,24 +146,61 @@ ON CONFLICT (school_code, kind, bucket) DO UPDATE SET
     utilisation_max = EXCLUDED.utilisation_max, latency_avg = EXCLUDED.latency_avg, loss_avg = EXCLUDED.loss_avg
 """
 
-# The lesson-hours lens (sql/022_lesson_hours.sql): each touched school day's sums over its lesson
-# hours (core/calendar.py LESSON_HOURS, local hours), from the school's hours; a day with no
-# readings in them gets NULLs, so a stale sum never survives a recomputation.
-_LESSON_HOURS = """
+# A school hour counts a device's minutes from the hour it came into service (in_service_since,
+# sql/023_county_cube.sql): readings from before then are not online time of the school, so no
+# figure ever counts more online device-minutes than in-service ones.
+_IN_SERVICE = "AND r.bucket >= in_service_since(d.registered_at, d.installed_on, %(tz)s)"
+
+# From each touched school day's hours: its online minutes (so the day counts only in-service
+# hours, as its hours do) and its sums over its lesson hours, the lesson-hours lens
+# (sql/022_lesson_hours.sql; core/calendar.py LESSON_HOURS, local hours). A day without such
+# hours gets 0 online minutes and NULL lesson sums, so a stale sum never survives.
+_FROM_HOURS = """
 WITH days AS (SELECT DISTINCT dd.school_code, {key} AS day FROM {touched} k JOIN device dd ON dd.id = k.device_id),
-lens AS (SELECT x.school_code, x.kind, x.bucket, sum(h.online_minutes) AS online_minutes,
-                sum(h.powered_on_minutes) AS powered_on_minutes, sum(h.active_use_s) AS active_use_s,
-                sum(h.recording_minutes) AS recording_minutes, sum(h.streaming_minutes) AS streaming_minutes
+lens AS (SELECT x.school_code, x.kind, x.bucket, coalesce(sum(h.online_minutes), 0) AS all_online_minutes,
+                sum(h.online_minutes) FILTER (WHERE h.lesson) AS online_minutes,
+                sum(h.powered_on_minutes) FILTER (WHERE h.lesson) AS powered_on_minutes,
+                sum(h.active_use_s) FILTER (WHERE h.lesson) AS active_use_s,
+                sum(h.recording_minutes) FILTER (WHERE h.lesson) AS recording_minutes,
+                sum(h.streaming_minutes) FILTER (WHERE h.lesson) AS streaming_minutes
          FROM school_daily x JOIN days t ON x.school_code = t.school_code AND x.bucket = t.day
-         LEFT JOIN school_hourly h ON h.school_code = x.school_code AND h.kind = x.kind AND h.bucket >= x.bucket
-              AND h.bucket < x.bucket + interval '1 day'
-              AND extract(hour FROM h.bucket AT TIME ZONE %(tz)s)::int = ANY(%(lesson_hours)s)
+         LEFT JOIN LATERAL (SELECT h.*, extract(hour FROM h.bucket AT TIME ZONE %(tz)s)::int = ANY(%(lesson_hours)s)
+                                        AS lesson
+                            FROM school_hourly h WHERE h.school_code = x.school_code AND h.kind = x.kind
+                            AND h.bucket >= x.bucket AND h.bucket < x.bucket + interval '1 day') h ON true
          GROUP BY 1, 2, 3)
-UPDATE school_daily x SET lesson_online_minutes = l.online_minutes, lesson_powered_on_minutes = l.powered_on_minutes,
-    lesson_active_use_s = l.active_use_s, lesson_recording_minutes = l.recording_minutes,
-    lesson_streaming_minutes = l.streaming_minutes
+UPDATE school_daily x SET online_minutes = l.all_online_minutes, lesson_online_minutes = l.online_minutes,
+    lesson_powered_on_minutes = l.powered_on_minutes, lesson_active_use_s = l.active_use_s,
+    lesson_recording_minutes = l.recording_minutes, lesson_streaming_minutes = l.streaming_minutes
 FROM lens l WHERE x.school_code = l.school_code AND x.kind = l.kind AND x.bucket = l.bucket
 """
+
+# The counties' running totals (sql/023_county_cube.sql) from the earliest day touched in each.
+_COUNTIES = """
+SELECT county_cum_refresh(array_agg(county_code), day, %(tz)s) FROM (
+    SELECT s.county_code, min(k.day) AS day FROM touched_days k JOIN device d ON d.id = k.device_id
+    JOIN school s ON s.code = d.school_code GROUP BY 1) c
+GROUP BY day
+"""
+# from_date as text: it may be -infinity, which no Python date holds
+_STALE = "SELECT from_date::text AS from_date, array_agg(county_code) AS counties FROM county_cum_stale GROUP BY 1"
+_RECOUNT = "SELECT county_cum_refresh(%(counties)s, %(from_date)s::date::timestamp AT TIME ZONE %(tz)s, %(tz)s)"
+_RECOUNTED = "DELETE FROM county_cum_stale WHERE county_code = ANY(%(counties)s) AND from_date >= %(from_date)s::date"
+
+
+def recount_counties(cur, tz: str, *, everything: bool = False) -> int:
+    """Recompute the county totals something else made stale (a school moved, the calendar changed),
+    or, with `everything`, every county's from the start (after a bulk load); how many counties."""
+    if everything:
+        cur.execute("SELECT county_cum_mark(ARRAY(SELECT code FROM county), '-infinity')")
+    counted = 0
+    for row in cur.execute(_STALE).fetchall():
+        args = {"counties": row["counties"] if isinstance(row, dict) else row[1],
+                "from_date": row["from_date"] if isinstance(row, dict) else row[0], "tz": tz}
+        cur.execute(_RECOUNT, args)
+        cur.execute(_RECOUNTED, args)
+        counted += len(args["counties"])
+    return counted
 
 
 def _sets(columns) -> str:
@@ -226,6 +264,7 @@ def refresh(conn: psycopg.Connection, tz: str | None = None, margin: str = MARGI
             for statement in (_BOARD, _RECORDER, _GATEWAY):
                 cur.execute(statement + _UPSERT.format(sets=_sets(_HOURLY_COLUMNS)), params)
             _days_and_schools(cur, params, _daily_sql())
+        recount_counties(cur, tz)
         cur.execute(_SAVE_WATERMARK, params)
     return {"device_hours": touched, "upto": params["upto"]}
 
@@ -242,10 +281,11 @@ def _days_and_schools(cur, params: dict, daily: Sequence[str]) -> None:
     for statement in daily[1:]:
         cur.execute(statement, params)
     cur.execute(_SCHOOLS.format(target="school_hourly", source="device_hourly", keys="k.bucket",
-                                touched="touched"), params)
+                                touched="touched", in_service=_IN_SERVICE), params)
     cur.execute(_SCHOOLS.format(target="school_daily", source="device_daily", keys="k.day",
-                                touched="touched_days"), params)
-    cur.execute(_LESSON_HOURS.format(key="k.day", touched="touched_days"), params | {"lesson_hours": list(LESSON_HOURS)})
+                                touched="touched_days", in_service=""), params)
+    cur.execute(_FROM_HOURS.format(key="k.day", touched="touched_days"), params | {"lesson_hours": list(LESSON_HOURS)})
+    cur.execute(_COUNTIES, params)
 
 
 def _refresh_continuous(conn: psycopg.Connection, args: dict) -> dict:
@@ -290,6 +330,7 @@ def _school_rollups(cur, params: dict) -> int:
     touched = cur.execute("SELECT count(*) AS n FROM touched").fetchone()["n"]
     if touched:
         _days_and_schools(cur, params, _daily_sql()[:1])
+    recount_counties(cur, params["tz"])
     cur.execute(_SAVE_WATERMARK, params)
     return touched
 

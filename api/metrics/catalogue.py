@@ -74,30 +74,42 @@ WHERE {where} AND r.bucket >= %(since_week)s GROUP BY 1
 
 
 # Over a period, per school and device kind: the devices in service at the period's end and
-# their in-service device-minutes over it (a device is in service from its installation day or
-# its registration, whichever came first), and the school rollups of the period's days.
-_PERIOD_SCHOOLS = """
-WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where}),
-reg AS (SELECT i.school_code, i.kind, count(*) AS devices,
+# their in-service device-minutes over it (in service from in_service_since(), sql/023: its
+# installation day or its registration, whichever came first, to the hour), and the school
+# rollups of the period's days. A school and kind counts if it has devices in service or rollups
+# in the period; the rollups count only in-service hours, so online minutes never exceed
+# in-service ones and every sum here adds up from schools to counties to the province.
+_PERIOD_REG = """
+reg AS (SELECT d.school_code, d.kind, count(*) AS devices,
                sum(extract(epoch FROM %(p_until)s - greatest(%(p_start)s, i.since)) / 60.0) AS device_minutes
-        FROM (SELECT d.school_code, d.kind,
-                     least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) AS since
-              FROM device d JOIN sc ON sc.code = d.school_code) i
-        WHERE i.since < %(p_until)s GROUP BY 1, 2),
-roll AS (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min, sum(r.active_use_s) AS use_s,
-                sum(r.powered_on_minutes) AS on_min, sum(r.recording_minutes) AS rec_min,
-                sum(r.streaming_minutes) AS stream_min, max(r.utilisation_max) AS util_max,
-                sum(r.latency_avg * r.online_minutes) AS latency_w,
-                sum(r.online_minutes) FILTER (WHERE r.latency_avg IS NOT NULL) AS latency_n,
-                sum(r.loss_avg * r.online_minutes) AS loss_w,
-                sum(r.online_minutes) FILTER (WHERE r.loss_avg IS NOT NULL) AS loss_n
-         FROM school_daily r JOIN sc ON sc.code = r.school_code
-         WHERE r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2)
+        FROM device d JOIN sc ON sc.code = d.school_code
+        CROSS JOIN LATERAL (SELECT in_service_since(d.registered_at, d.installed_on, %(tz)s) AS since) i
+        WHERE i.since < %(p_until)s GROUP BY 1, 2)"""
+
+# Every school and kind with devices in service or rollups in the period, and its devices (NULL
+# without): `n` in the formulas.
+_PERIOD_KEYS = """
+n AS (SELECT k.school_code, k.kind, g.devices, g.device_minutes
+      FROM (SELECT school_code, kind FROM reg UNION SELECT school_code, kind FROM roll) k
+      LEFT JOIN reg g ON g.school_code = k.school_code AND g.kind = k.kind)
 SELECT sc.child AS child, {columns}
-FROM sc JOIN reg n ON n.school_code = sc.code
+FROM sc JOIN n ON n.school_code = sc.code
 LEFT JOIN roll r ON r.school_code = n.school_code AND r.kind = n.kind
 GROUP BY 1
 """
+
+_PERIOD_SCHOOLS = """
+WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where}),""" + _PERIOD_REG + """,
+roll AS (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min, sum(r.active_use_s) AS use_s,
+                sum(r.powered_on_minutes) AS on_min, sum(r.recording_minutes) AS rec_min,
+                sum(r.streaming_minutes) AS stream_min, max(r.utilisation_max) AS util_max,
+                CASE WHEN sum(r.online_minutes) FILTER (WHERE r.latency_avg IS NOT NULL) > 0
+                     THEN sum((r.latency_avg * r.online_minutes)::numeric) END AS latency_w,
+                nullif(sum(r.online_minutes) FILTER (WHERE r.latency_avg IS NOT NULL), 0) AS latency_n,
+                sum(r.loss_avg * r.online_minutes) AS loss_w,
+                sum(r.online_minutes) FILTER (WHERE r.loss_avg IS NOT NULL) AS loss_n
+         FROM school_daily r JOIN sc ON sc.code = r.school_code
+         WHERE r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2),""" + _PERIOD_KEYS
 
 # Over a period, per device in service at its end: whether it sent anything, was used, streamed or
 # recorded on any of the period's days. Only for figures that count devices by their own history;
@@ -116,10 +128,9 @@ FROM (SELECT d.kind, sc.child,
              EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
                      AND r.bucket < %(p_end)s AND r.recording_minutes > 0) AS recorded
       FROM device d JOIN sc ON sc.code = d.school_code
-      WHERE least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(p_until)s) dev
+      WHERE in_service_since(d.registered_at, d.installed_on, %(tz)s) < %(p_until)s) dev
 GROUP BY 1
 """
-
 
 # The lesson-hours lens over a period (`hours=lessons`): the same shape as _PERIOD_SCHOOLS, but
 # only the lesson hours of the period's school days count (core/calendar.py LESSON_HOURS; their UTC
@@ -127,27 +138,81 @@ GROUP BY 1
 # %(l_days)s). A device in service since before the period is in service for all %(l_minutes)s; one
 # that came into service during it, for the lesson minutes after that. The rollups keep each school
 # day's lesson-hour sums (sql/022_lesson_hours.sql).
-_PERIOD_LESSONS = """
-WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where}),
-reg AS (SELECT i.school_code, i.kind, count(*) AS devices,
+_LESSON_REG = """
+reg AS (SELECT d.school_code, d.kind, count(*) AS devices,
                sum(CASE WHEN i.since <= %(p_start)s THEN %(l_minutes)s::numeric
                         ELSE (SELECT coalesce(sum(greatest(0, extract(epoch FROM least(b + interval '1 hour', %(p_until)s)
                                                                         - greatest(b, i.since)) / 60.0)), 0)
                               FROM unnest(%(l_hours)s::timestamptz[]) b) END) AS device_minutes
-        FROM (SELECT d.school_code, d.kind,
-                     least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) AS since
-              FROM device d JOIN sc ON sc.code = d.school_code) i
-        WHERE i.since < %(p_until)s GROUP BY 1, 2),
+        FROM device d JOIN sc ON sc.code = d.school_code
+        CROSS JOIN LATERAL (SELECT in_service_since(d.registered_at, d.installed_on, %(tz)s) AS since) i
+        WHERE i.since < %(p_until)s GROUP BY 1, 2)"""
+
+_PERIOD_LESSONS = """
+WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where}),""" + _LESSON_REG + """,
 roll AS (SELECT r.school_code, r.kind, sum(r.lesson_online_minutes) AS online_min,
                 sum(r.lesson_active_use_s) AS use_s, sum(r.lesson_powered_on_minutes) AS on_min,
                 sum(r.lesson_recording_minutes) AS rec_min, sum(r.lesson_streaming_minutes) AS stream_min
          FROM school_daily r JOIN sc ON sc.code = r.school_code
-         WHERE r.bucket = ANY(%(l_days)s::timestamptz[]) GROUP BY 1, 2)
-SELECT sc.child AS child, {columns}
-FROM sc JOIN reg n ON n.school_code = sc.code
-LEFT JOIN roll r ON r.school_code = n.school_code AND r.kind = n.kind
+         WHERE r.bucket = ANY(%(l_days)s::timestamptz[]) GROUP BY 1, 2),""" + _PERIOD_KEYS
+
+# The same two over the counties' running totals (sql/023_county_cube.sql), for a province or a city:
+# `{child}` and `{where}` over the county table `c`. The sums of the period's days are the totals at
+# its last day begun (%(p_last_day)s) less those before it; `days` says whether any school had rollups
+# in it. The same rows come out per county and kind as the per-school templates give per school
+# and kind, so the formulas are the same.
+_CUBE_FLEET = """
+WITH cc AS (SELECT c.code AS county_code, {child} AS child FROM county c WHERE {where}),
+fleet AS (SELECT f.county_code, f.kind, f.devices,
+                 least(f.registered_hour, CASE WHEN f.installed_on < 'infinity'
+                       THEN date_trunc('hour', f.installed_on::timestamp AT TIME ZONE %(tz)s, 'UTC') END) AS since
+          FROM county_fleet f JOIN cc ON cc.county_code = f.county_code),"""
+
+
+def _cube_ends(columns: dict[str, str], days: str) -> str:
+    diffs = ", ".join(f"hi.{col} - coalesce(lo.{col}, 0) AS {name}" for name, col in columns.items())
+    return f"""
+roll AS (SELECT cc.county_code, k.kind, hi.{days} - coalesce(lo.{days}, 0) AS days, {diffs}
+         FROM cc CROSS JOIN (VALUES ('board'), ('recorder'), ('gateway')) k(kind)
+         JOIN LATERAL (SELECT * FROM county_daily_cum x WHERE x.county_code = cc.county_code AND x.kind = k.kind
+                       AND x.bucket <= %(p_last_day)s ORDER BY x.bucket DESC LIMIT 1) hi ON true
+         LEFT JOIN LATERAL (SELECT * FROM county_daily_cum x WHERE x.county_code = cc.county_code AND x.kind = k.kind
+                            AND x.bucket < %(p_start)s ORDER BY x.bucket DESC LIMIT 1) lo ON true),
+n AS (SELECT k.county_code, k.kind, g.devices, g.device_minutes
+      FROM (SELECT county_code, kind FROM reg UNION SELECT county_code, kind FROM roll WHERE days > 0) k
+      LEFT JOIN reg g ON g.county_code = k.county_code AND g.kind = k.kind)
+SELECT cc.child AS child, {{columns}}
+FROM cc JOIN n ON n.county_code = cc.county_code
+LEFT JOIN (SELECT * FROM roll WHERE days > 0) r ON r.county_code = n.county_code AND r.kind = n.kind
 GROUP BY 1
 """
+
+
+_CUBE_SCHOOLS = _CUBE_FLEET + """
+reg AS (SELECT county_code, kind, sum(devices) AS devices,
+               sum(devices * extract(epoch FROM %(p_until)s - greatest(%(p_start)s, since)) / 60.0) AS device_minutes
+        FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(
+    {"online_min": "online_minutes", "use_s": "active_use_s", "on_min": "powered_on_minutes",
+     "rec_min": "recording_minutes", "stream_min": "streaming_minutes", "latency_w": "latency_w",
+     "latency_n": "latency_n"}, "days").replace(
+    "hi.latency_w - coalesce(lo.latency_w, 0) AS latency_w, hi.latency_n - coalesce(lo.latency_n, 0) AS latency_n",
+    # no latency in the range: NULL, as the per-school sums of no rows are
+    "CASE WHEN hi.latency_n <> coalesce(lo.latency_n, 0) THEN hi.latency_w - coalesce(lo.latency_w, 0) END "
+    "AS latency_w, nullif(hi.latency_n - coalesce(lo.latency_n, 0), 0) AS latency_n")
+
+_CUBE_LESSONS = _CUBE_FLEET + """
+reg AS (SELECT county_code, kind, sum(devices) AS devices,
+               sum(devices * CASE WHEN since <= %(p_start)s THEN %(l_minutes)s::numeric
+                   ELSE (SELECT coalesce(sum(greatest(0, extract(epoch FROM least(b + interval '1 hour', %(p_until)s)
+                                                                   - greatest(b, since)) / 60.0)), 0)
+                         FROM unnest(%(l_hours)s::timestamptz[]) b) END) AS device_minutes
+        FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(
+    {"online_min": "lesson_online_minutes", "use_s": "lesson_active_use_s", "on_min": "lesson_powered_on_minutes",
+     "rec_min": "lesson_recording_minutes", "stream_min": "lesson_streaming_minutes"}, "school_days")
+
+# Which per-school template has a county twin, and which rollup columns the twin lacks.
+CUBES = {_PERIOD_SCHOOLS: _CUBE_SCHOOLS, _PERIOD_LESSONS: _CUBE_LESSONS}
+_NOT_IN_CUBE = ("util_max", "loss_w", "loss_n")
 
 
 @dataclass(frozen=True)
@@ -164,8 +229,8 @@ def _kind(kind: str, alias: str = "n") -> str:
     return f"FILTER (WHERE {alias}.kind = '{kind}')"
 
 
-# Online device-minutes of a school and kind, never more than its in-service device-minutes.
-_ONLINE_MIN = "least(coalesce(r.online_min, 0), n.device_minutes)"
+# Online device-minutes of a school and kind (the rollups count only in-service hours).
+_ONLINE_MIN = "coalesce(r.online_min, 0)"
 
 
 def _availability(kind: str | None, template: str = _PERIOD_SCHOOLS) -> Over:
@@ -271,7 +336,7 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
        description="powered-on minutes / (boards × 600 school minutes × school days)",
        over=Over(_PERIOD_SCHOOLS, f"least(coalesce(sum(r.on_min) {_kind('board')}, 0), {_BOARD_SCHOOL_MINUTES})",
                  _BOARD_SCHOOL_MINUTES, "powered-on minutes / (boards × 600 × school days of the period)"),
-       lessons=Over(_PERIOD_LESSONS, f"sum(least(coalesce(r.on_min, 0), n.device_minutes)) {_kind('board')}",
+       lessons=Over(_PERIOD_LESSONS, f"coalesce(sum(r.on_min) {_kind('board')}, 0)",
                     f"sum(n.device_minutes) {_kind('board')}",
                     "powered-on minutes in lesson hours / the boards' in-service lesson minutes")),
     _f("recorded_hours_7d", "近7天录制时长", "Hours recorded (7 days)", "hours", "higher", "sum", _SCHOOL_DAILY,
@@ -303,6 +368,12 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
        over=Over(_PERIOD_SCHOOLS, f"max(r.util_max) {_kind('gateway')}",
                  meaning="the highest hourly utilisation of any gateway in the period")),
 )}
+
+
+def cube_of(over: Over) -> str | None:
+    """The county twin of a period formula's template, if it has one and the formula needs nothing it lacks."""
+    cube = CUBES.get(over.template)
+    return None if cube is None or any(c in over.num + over.den for c in _NOT_IN_CUBE) else cube
 
 
 def uses_now(figures: list[Figure]) -> bool:

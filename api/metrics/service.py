@@ -8,7 +8,7 @@ from typing import Literal
 from psycopg import Connection, sql
 
 from api.auth.models import User
-from api.metrics.catalogue import FIGURES, Figure, Over, uses_now
+from api.metrics.catalogue import CUBES, FIGURES, Figure, Over, cube_of, uses_now
 from api.metrics.models import ChildFigures, Figures, FigureValue, RankedChild, period_info
 from api.metrics.settings import metrics_settings
 from api.scopes.access import bounded
@@ -84,17 +84,42 @@ def formula(f: Figure, grain: Grain) -> Figure | Over:
     return {"now": f, "period": f.over, "lessons": f.lessons}[grain]
 
 
+# A province's or a city's children over the counties' running totals (sql/023_county_cube.sql):
+# the child key and the scope's predicate on the county table. A user who may see a province or a
+# city sees all of it (api/scopes/access.py resolve), so their own bound adds nothing there.
+_CUBE_SCOPES = {"province": (sql.SQL("c.city_code"), sql.SQL("c.province_code = %(scope_code)s")),
+                "city": (sql.SQL("c.code"), sql.SQL("c.city_code = %(scope_code)s"))}
+_STALE = "SELECT EXISTS (SELECT 1 FROM county_cum_stale) AS stale"
+
+
+def cube_level(conn: Connection, level: str, grain: Grain) -> str | None:
+    """The scope level, when its period figures can be read from the county totals (none are stale)."""
+    if grain == "now" or level not in _CUBE_SCOPES:
+        return None
+    row = conn.execute(_STALE).fetchone()
+    return None if (row["stale"] if isinstance(row, dict) else row[0]) else level
+
+
 def _rows_by_child(conn: Connection, keys: list[str], child: sql.Composable, where: sql.Composable, params: dict,
-                   grain: Grain) -> dict[str, dict[str, tuple]]:
-    """(numerator, denominator) of each figure per child: one query per template (and filter)."""
+                   grain: Grain, cube: str | None = None) -> dict[str, dict[str, tuple]]:
+    """(numerator, denominator) of each figure per child: one query per template (and filter); with `cube`
+    (a level of cube_level) the figures that have a county twin read the county totals instead."""
     groups: dict[tuple[str, str], list[Figure]] = defaultdict(list)
     for key in keys:
         f = FIGURES[key]
-        groups[(f.template, f.extra) if grain == "now" else (formula(f, grain).template, "")].append(f)
+        if grain == "now":
+            groups[(f.template, f.extra)].append(f)
+        else:
+            over = formula(f, grain)
+            groups[((cube and cube_of(over)) or over.template, "")].append(f)
     rows: dict[str, dict[str, tuple]] = defaultdict(dict)
-    for (_, extra), group in groups.items():
+    for (template, extra), group in groups.items():
         formulas = [formula(f, grain) for f in group]
-        query = _query(formulas, child, where, [f.key for f in group], extra)
+        if cube and template in CUBES.values():
+            formulas = [Over(template, o.num, o.den, o.meaning) for o in formulas]
+            query = _query(formulas, *_CUBE_SCOPES[cube], [f.key for f in group], extra)
+        else:
+            query = _query(formulas, child, where, [f.key for f in group], extra)
         for row in conn.execute(query, params):
             for f in group:
                 rows[row["child"]][f.key] = (row[f"num_{f.key}"], row[f"den_{f.key}"])
@@ -123,13 +148,13 @@ def check_lens(keys: list[str], period: Period | None) -> None:
 
 
 def compute(conn: Connection, scope: Scope, user: User, keys: list[str], now: datetime | None = None,
-            period: Period | None = None, lessons: bool = False) -> Figures:
+            period: Period | None = None, lessons: bool = False, use_cube: bool = True) -> Figures:
     """The figures for the scope and each child the user may see: now, or over a period (with the previous
     one), or over the lesson hours of a period (`lessons`; check_lens says whether that can be asked)."""
     if lessons:
         check_lens(keys, period)
     if period is not None and not period.is_now:
-        return _compute_over(conn, scope, user, keys, period, "lessons" if lessons else "period")
+        return _compute_over(conn, scope, user, keys, period, "lessons" if lessons else "period", use_cube)
     now = now or datetime.now(UTC)
     if uses_now([FIGURES[k] for k in keys]):
         now = ensure_fresh(conn, metrics_settings().now_max_age_s) or now
@@ -160,6 +185,7 @@ def period_params(conn: Connection, period: Period) -> dict:
     settings = metrics_settings()
     school_days = [d for d in period.dates(upto=period.elapsed_last) if cal.is_school_day(d)]
     return {"p_start": period.start, "p_end": period.end, "p_until": period.until, "p_minutes": period.minutes(),
+            "p_last_day": datetime.combine(period.elapsed_last, time(), cal.tz).astimezone(UTC),
             "p_school_days": len(school_days), "tz": period.zone, "poor_loss_pct": settings.poor_loss_pct,
             "silent_hours": settings.silent_hours, **lesson_params(cal, period, school_days)}
 
@@ -195,14 +221,15 @@ def _compare(f: Figure, now: list[tuple], before: list[tuple]) -> FigureValue:
 
 
 def _compute_over(conn: Connection, scope: Scope, user: User, keys: list[str], period: Period,
-                  grain: Grain) -> Figures:
+                  grain: Grain, use_cube: bool = True) -> Figures:
     """Each figure over the period (or its lesson hours) and over the previous one, from the rollups."""
     period = rolled_up(conn, period)
     where, bound = bounded(scope.level, user=user)
     child = child_key(scope.level)
     base = {"scope_code": scope.code, **bound}
-    rows = _rows_by_child(conn, keys, child, where, base | period_params(conn, period), grain)
-    before = (_rows_by_child(conn, keys, child, where, base | period_params(conn, period.previous), grain)
+    cube = cube_level(conn, scope.level, grain) if use_cube else None
+    rows = _rows_by_child(conn, keys, child, where, base | period_params(conn, period), grain, cube)
+    before = (_rows_by_child(conn, keys, child, where, base | period_params(conn, period.previous), grain, cube)
               if period.previous else {})
     kids = children(conn, scope, user)
     child_figures = [ChildFigures(**c.model_dump(), figures={

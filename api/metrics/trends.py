@@ -110,12 +110,12 @@ WHERE {where} AND r.bucket >= %(start)s AND r.bucket < %(end)s {kind}
 GROUP BY 1 ORDER BY 1
 """
 
-# In service at `until`: when each device came into service, its installation day or its registration,
-# whichever came first (as api/metrics/catalogue.py's period templates count it).
+# In service at `until`: when each device came into service (in_service_since, sql/023_county_cube.sql,
+# as api/metrics/catalogue.py's period templates count it).
 _IN_SERVICE = """
-SELECT least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) AS since
+SELECT in_service_since(d.registered_at, d.installed_on, %(tz)s) AS since
 FROM device d JOIN school s ON s.code = d.school_code
-WHERE {where} {kind} AND least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(until)s
+WHERE {where} {kind} AND in_service_since(d.registered_at, d.installed_on, %(tz)s) < %(until)s
 """
 
 

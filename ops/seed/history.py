@@ -47,6 +47,7 @@ from devices.behaviour import (
 )
 from ops.seed.calendar import term_start
 from rollups.matching import match_sessions
+from rollups.service import recount_counties
 
 HOURLY_HOURS = 48  # hourly rollups reach back at least this far (to the local midnight before)
 LESSON_REPORT_DAYS = 28  # remote-lesson events and matched sessions
@@ -385,6 +386,8 @@ def rollups(conn: psycopg.Connection, tz: str, *, hours: int = HOURLY_HOURS, day
         conn.execute(sql.SQL("CREATE TEMP TABLE demo_lessons AS {} UNION ALL {}").format(
             _BOARD_LESSONS, _OTHER_LESSONS), lessons)
         conn.execute(_SCHOOL_LESSONS, lessons)
+        with conn.cursor() as cur:
+            recount_counties(cur, tz, everything=True)
 
 
 # The demo school's boards: a reading a minute while on, from the start of the previous school day

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from api.metrics.catalogue import FIGURES
+from rollups.service import recount_counties
 from tests.fixtures.app import login
 from tests.fixtures.factories import LOCAL
 
@@ -136,6 +137,8 @@ def _write(db, devices: list[Device], daily: dict) -> None:
              total(rows, "on_min"), total(rows, "use_s"), total(rows, "rec"), total(rows, "stream"),
              max((r["util"] for r in rows if "util" in r), default=None),
              rows[0].get("latency"), rows[0].get("loss")))  # one gateway a school
+    with db.cursor() as cur:  # and the counties' running totals, as the rollups keep them
+        recount_counties(cur, "Asia/Shanghai", everything=True)
 
 
 # -- what the figures should be, worked out here from the rows above -------------------------------------
