@@ -109,7 +109,7 @@ roll AS (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min, sum(
                 sum(r.loss_avg * r.online_minutes) AS loss_w,
                 sum(r.online_minutes) FILTER (WHERE r.loss_avg IS NOT NULL) AS loss_n
          FROM school_daily r JOIN sc ON sc.code = r.school_code
-         WHERE r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2),""" + _PERIOD_KEYS
+         WHERE r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2),""" + _PERIOD_KEYS  # noqa: S608
 
 # Over a period, per device in service at its end: whether it sent anything, was used, streamed or
 # recorded on any of the period's days. Only for figures that count devices by their own history;
@@ -154,7 +154,7 @@ roll AS (SELECT r.school_code, r.kind, sum(r.lesson_online_minutes) AS online_mi
                 sum(r.lesson_active_use_s) AS use_s, sum(r.lesson_powered_on_minutes) AS on_min,
                 sum(r.lesson_recording_minutes) AS rec_min, sum(r.lesson_streaming_minutes) AS stream_min
          FROM school_daily r JOIN sc ON sc.code = r.school_code
-         WHERE r.bucket = ANY(%(l_days)s::timestamptz[]) GROUP BY 1, 2),""" + _PERIOD_KEYS
+         WHERE r.bucket = ANY(%(l_days)s::timestamptz[]) GROUP BY 1, 2),""" + _PERIOD_KEYS  # noqa: S608
 
 # The same two over the counties' running totals (sql/023_county_cube.sql), for a province or a city:
 # `{child}` and `{where}` over the county table `c`. The sums of the period's days are the totals at
@@ -185,13 +185,13 @@ SELECT cc.child AS child, {{columns}}
 FROM cc JOIN n ON n.county_code = cc.county_code
 LEFT JOIN (SELECT * FROM roll WHERE days > 0) r ON r.county_code = n.county_code AND r.kind = n.kind
 GROUP BY 1
-"""
+"""  # noqa: S608 - constant SQL: the names are this module's
 
 
 _CUBE_SCHOOLS = _CUBE_FLEET + """
 reg AS (SELECT county_code, kind, sum(devices) AS devices,
                sum(devices * extract(epoch FROM %(p_until)s - greatest(%(p_start)s, since)) / 60.0) AS device_minutes
-        FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(
+        FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(  # noqa: S608
     {"online_min": "online_minutes", "use_s": "active_use_s", "on_min": "powered_on_minutes",
      "rec_min": "recording_minutes", "stream_min": "streaming_minutes", "latency_w": "latency_w",
      "latency_n": "latency_n"}, "days").replace(
@@ -206,7 +206,7 @@ reg AS (SELECT county_code, kind, sum(devices) AS devices,
                    ELSE (SELECT coalesce(sum(greatest(0, extract(epoch FROM least(b + interval '1 hour', %(p_until)s)
                                                                    - greatest(b, since)) / 60.0)), 0)
                          FROM unnest(%(l_hours)s::timestamptz[]) b) END) AS device_minutes
-        FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(
+        FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(  # noqa: S608
     {"online_min": "lesson_online_minutes", "use_s": "lesson_active_use_s", "on_min": "lesson_powered_on_minutes",
      "rec_min": "lesson_recording_minutes", "stream_min": "lesson_streaming_minutes"}, "school_days")
 

@@ -9,7 +9,7 @@ the totals are in fact used. Then the things that make totals stale: a school mo
 calendar change, after which the answer is still the per-school one.
 """
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
