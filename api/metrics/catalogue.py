@@ -81,7 +81,7 @@ WHERE {where} AND r.bucket >= %(since_week)s GROUP BY 1
 # in-service ones and every sum here adds up from schools to counties to the province.
 _PERIOD_REG = """
 reg AS (SELECT d.school_code, d.kind, count(*) AS devices,
-               sum(extract(epoch FROM %(p_until)s - greatest(%(p_start)s, i.since)) / 60.0) AS device_minutes
+               sum(date_part('epoch', %(p_until)s - greatest(%(p_start)s, i.since)) / 60.0) AS device_minutes
         FROM device d JOIN sc ON sc.code = d.school_code
         CROSS JOIN LATERAL (SELECT in_service_since(d.registered_at, d.installed_on, %(tz)s) AS since) i
         WHERE i.since < %(p_until)s GROUP BY 1, 2)"""
@@ -140,8 +140,8 @@ GROUP BY 1
 # day's lesson-hour sums (sql/022_lesson_hours.sql).
 _LESSON_REG = """
 reg AS (SELECT d.school_code, d.kind, count(*) AS devices,
-               sum(CASE WHEN i.since <= %(p_start)s THEN %(l_minutes)s::numeric
-                        ELSE (SELECT coalesce(sum(greatest(0, extract(epoch FROM least(b + interval '1 hour', %(p_until)s)
+               sum(CASE WHEN i.since <= %(p_start)s THEN %(l_minutes)s::float8
+                        ELSE (SELECT coalesce(sum(greatest(0, date_part('epoch', least(b + interval '1 hour', %(p_until)s)
                                                                         - greatest(b, i.since)) / 60.0)), 0)
                               FROM unnest(%(l_hours)s::timestamptz[]) b) END) AS device_minutes
         FROM device d JOIN sc ON sc.code = d.school_code
@@ -163,10 +163,11 @@ roll AS (SELECT r.school_code, r.kind, sum(r.lesson_online_minutes) AS online_mi
 # and kind, so the formulas are the same.
 _CUBE_FLEET = """
 WITH cc AS (SELECT c.code AS county_code, {child} AS child FROM county c WHERE {where}),
-fleet AS (SELECT f.county_code, f.kind, f.devices,
-                 least(f.registered_hour, CASE WHEN f.installed_on < 'infinity'
-                       THEN date_trunc('hour', f.installed_on::timestamp AT TIME ZONE %(tz)s, 'UTC') END) AS since
-          FROM county_fleet f JOIN cc ON cc.county_code = f.county_code),"""
+fleet AS (SELECT f.county_code, f.kind, f.devices, least(f.registered_hour, z.at) AS since
+          FROM county_fleet f JOIN cc ON cc.county_code = f.county_code
+          LEFT JOIN (SELECT i.installed_on, date_trunc('hour', i.installed_on::timestamp AT TIME ZONE %(tz)s, 'UTC') AS at
+                     FROM (SELECT DISTINCT installed_on FROM county_fleet WHERE installed_on < 'infinity') i) z
+               ON z.installed_on = f.installed_on),"""  # a day's midnight once per day, not once per row
 
 
 def _cube_ends(columns: dict[str, str], days: str) -> str:
@@ -190,7 +191,9 @@ GROUP BY 1
 
 _CUBE_SCHOOLS = _CUBE_FLEET + """
 reg AS (SELECT county_code, kind, sum(devices) AS devices,
-               sum(devices * extract(epoch FROM %(p_until)s - greatest(%(p_start)s, since)) / 60.0) AS device_minutes
+               coalesce(sum(devices) FILTER (WHERE since <= %(p_start)s), 0) * %(p_minutes)s::float8
+               + coalesce(sum(devices * date_part('epoch', %(p_until)s - since) / 60.0)
+                          FILTER (WHERE since > %(p_start)s), 0) AS device_minutes
         FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(  # noqa: S608
     {"online_min": "online_minutes", "use_s": "active_use_s", "on_min": "powered_on_minutes",
      "rec_min": "recording_minutes", "stream_min": "streaming_minutes", "latency_w": "latency_w",
@@ -202,8 +205,8 @@ reg AS (SELECT county_code, kind, sum(devices) AS devices,
 
 _CUBE_LESSONS = _CUBE_FLEET + """
 reg AS (SELECT county_code, kind, sum(devices) AS devices,
-               sum(devices * CASE WHEN since <= %(p_start)s THEN %(l_minutes)s::numeric
-                   ELSE (SELECT coalesce(sum(greatest(0, extract(epoch FROM least(b + interval '1 hour', %(p_until)s)
+               sum(devices * CASE WHEN since <= %(p_start)s THEN %(l_minutes)s::float8
+                   ELSE (SELECT coalesce(sum(greatest(0, date_part('epoch', least(b + interval '1 hour', %(p_until)s)
                                                                    - greatest(b, since)) / 60.0)), 0)
                          FROM unnest(%(l_hours)s::timestamptz[]) b) END) AS device_minutes
         FROM fleet WHERE since < %(p_until)s GROUP BY 1, 2),""" + _cube_ends(  # noqa: S608
