@@ -151,13 +151,16 @@ ON CONFLICT (school_code, kind, bucket) DO UPDATE SET
 # figure ever counts more online device-minutes than in-service ones.
 _IN_SERVICE = "AND r.bucket >= in_service_since(d.registered_at, d.installed_on, %(tz)s)"
 
-# From each touched school day's hours: its online minutes (so the day counts only in-service
-# hours, as its hours do) and its sums over its lesson hours, the lesson-hours lens
-# (sql/022_lesson_hours.sql; core/calendar.py LESSON_HOURS, local hours). A day without such
-# hours gets 0 online minutes and NULL lesson sums, so a stale sum never survives.
+# From each touched school day's hours: its sums of minutes and use (so the day counts only
+# in-service hours, as its hours do: a school's day is the sum of its hours) and its sums over its
+# lesson hours, the lesson-hours lens (sql/022_lesson_hours.sql; core/calendar.py LESSON_HOURS,
+# local hours). A day without such hours gets 0 online minutes and NULL sums, so a stale sum never
+# survives.
 _FROM_HOURS = """
 WITH days AS (SELECT DISTINCT dd.school_code, {key} AS day FROM {touched} k JOIN device dd ON dd.id = k.device_id),
 lens AS (SELECT x.school_code, x.kind, x.bucket, coalesce(sum(h.online_minutes), 0) AS all_online_minutes,
+                sum(h.powered_on_minutes) AS all_powered_on_minutes, sum(h.active_use_s) AS all_active_use_s,
+                sum(h.recording_minutes) AS all_recording_minutes, sum(h.streaming_minutes) AS all_streaming_minutes,
                 sum(h.online_minutes) FILTER (WHERE h.lesson) AS online_minutes,
                 sum(h.powered_on_minutes) FILTER (WHERE h.lesson) AS powered_on_minutes,
                 sum(h.active_use_s) FILTER (WHERE h.lesson) AS active_use_s,
@@ -169,7 +172,9 @@ lens AS (SELECT x.school_code, x.kind, x.bucket, coalesce(sum(h.online_minutes),
                             FROM school_hourly h WHERE h.school_code = x.school_code AND h.kind = x.kind
                             AND h.bucket >= x.bucket AND h.bucket < x.bucket + interval '1 day') h ON true
          GROUP BY 1, 2, 3)
-UPDATE school_daily x SET online_minutes = l.all_online_minutes, lesson_online_minutes = l.online_minutes,
+UPDATE school_daily x SET online_minutes = l.all_online_minutes, powered_on_minutes = l.all_powered_on_minutes,
+    active_use_s = l.all_active_use_s, recording_minutes = l.all_recording_minutes,
+    streaming_minutes = l.all_streaming_minutes, lesson_online_minutes = l.online_minutes,
     lesson_powered_on_minutes = l.powered_on_minutes, lesson_active_use_s = l.active_use_s,
     lesson_recording_minutes = l.recording_minutes, lesson_streaming_minutes = l.streaming_minutes
 FROM lens l WHERE x.school_code = l.school_code AND x.kind = l.kind AND x.bucket = l.bucket

@@ -66,10 +66,13 @@ LEFT JOIN (SELECT device_id, sum(active_use_s) AS use_s FROM device_daily
 WHERE {where} GROUP BY 1
 """
 
+# The last week of a kind's school rollups, for the schools that have that kind of device: one that
+# recorded (or carried traffic) on none of those days counts 0, one without such devices nothing.
 _SCHOOL_DAILY = """
 SELECT {child} AS child, {columns}
-FROM school s JOIN school_daily r ON r.school_code = s.code AND r.kind = {extra}
-WHERE {where} AND r.bucket >= %(since_week)s GROUP BY 1
+FROM school s JOIN school_now n ON n.school_code = s.code AND n.kind = {extra}
+LEFT JOIN school_daily r ON r.school_code = s.code AND r.kind = {extra} AND r.bucket >= %(since_week)s
+WHERE {where} GROUP BY 1
 """
 
 
@@ -215,7 +218,7 @@ reg AS (SELECT county_code, kind, sum(devices) AS devices,
 
 # Which per-school template has a county twin, and which rollup columns the twin lacks.
 CUBES = {_PERIOD_SCHOOLS: _CUBE_SCHOOLS, _PERIOD_LESSONS: _CUBE_LESSONS}
-_NOT_IN_CUBE = ("util_max", "loss_w", "loss_n")
+_NOT_IN_CUBE = ("util_max", "loss_w", "loss_n", "least(")
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,11 @@ def _hours(column: str, kind: str, what: str, template: str = _PERIOD_SCHOOLS) -
 
 
 _BOARD_SCHOOL_MINUTES = f"sum(n.devices) {_kind('board')} * 600.0 * %(p_school_days)s"
+# Powered-on minutes count all day, the school day has 600: each school's boards are capped at their
+# 600 minutes a school day, school by school, so a county's figure is the same asked as a scope or
+# as a child (a cap per school needs each school: no county twin).
+_BOARD_SCHOOL_ON = (f"sum(least(coalesce(r.on_min, 0), coalesce(n.devices, 0) * 600.0 * %(p_school_days)s)) "
+                    f"{_kind('board')}")
 
 
 @dataclass(frozen=True)
@@ -334,11 +342,12 @@ FIGURES: dict[str, Figure] = {f.key: f for f in (
        over=Over(_PERIOD_DEVICES, "count(*) FILTER (WHERE dev.kind = 'board' AND NOT dev.used)",
                  "count(*) FILTER (WHERE dev.kind = 'board')", "boards with no active use in the period / boards")),
     _f("powered_on_rate_school_hours", "上课时段开机率", "Powered on in school hours", "ratio", "higher", "ratio",
-       _SCHOOL_USE, "least(coalesce(sum(u.on_min), 0), sum(n.devices) * 600.0 * greatest(%(school_days)s, 1))",
+       _SCHOOL_USE, "sum(least(coalesce(u.on_min, 0), n.devices * 600.0 * greatest(%(school_days)s, 1)))",
        "sum(n.devices) * 600.0 * greatest(%(school_days)s, 1)",
        description="powered-on minutes / (boards × 600 school minutes × school days)",
-       over=Over(_PERIOD_SCHOOLS, f"least(coalesce(sum(r.on_min) {_kind('board')}, 0), {_BOARD_SCHOOL_MINUTES})",
-                 _BOARD_SCHOOL_MINUTES, "powered-on minutes / (boards × 600 × school days of the period)"),
+       over=Over(_PERIOD_SCHOOLS, _BOARD_SCHOOL_ON, _BOARD_SCHOOL_MINUTES,
+                 "powered-on minutes, at most 600 a board and school day in each school / "
+                 "(boards × 600 × school days of the period)"),
        lessons=Over(_PERIOD_LESSONS, f"coalesce(sum(r.on_min) {_kind('board')}, 0)",
                     f"sum(n.device_minutes) {_kind('board')}",
                     "powered-on minutes in lesson hours / the boards' in-service lesson minutes")),
