@@ -17,6 +17,7 @@ from api.errors import install as install_error_handlers
 from api.errors import problem_response, problem_schemas
 from api.inputs import JSON_VALUE_SCHEMA
 from api.lessons.router import router as lessons_router
+from api.metrics.members_router import router as members_router
 from api.metrics.router import router as metrics_router
 from api.observability import RequestLogMiddleware, metrics_response
 from api.patrol.router import router as patrol_router
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 PUBLIC_ROUTES = {"/api/v1/auth/token"}
 ROUTERS = (auth_router, patrol_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
-           lessons_router, communities_router)
+           lessons_router, communities_router, members_router)
 
 
 @asynccontextmanager

@@ -8,7 +8,15 @@ from dash import Dash, Input, Output, State, callback, dcc, html
 from dashboard import api_client, export  # noqa: F401 - export registers the download callback
 from dashboard.i18n import DEFAULT_LANG, t
 from dashboard.page import page_callback
-from dashboard.scope import PERIODS, carry, period_params, requested_period, with_view
+from dashboard.scope import (
+    LESSONS,
+    PERIODS,
+    carry,
+    lens_params,
+    period_params,
+    requested_period,
+    with_view,
+)
 from dashboard.settings import dashboard_settings
 
 PAGES = Path(__file__).parent / "pages"
@@ -28,6 +36,8 @@ def shell() -> html.Div:
                 html.Div(id="app-period-picker", className="period-picker", hidden=True, children=[
                     dcc.Dropdown(id="app-period", value="now", clearable=False, searchable=False,
                                  options=period_options(None, DEFAULT_LANG), style={"width": "130px"}),
+                    dcc.RadioItems(id="app-hours", value="all", className="hours-lens", inline=True,
+                                   options=hours_options(DEFAULT_LANG)),
                 ]),
                 html.Span(id="app-user", className="user"),
                 html.Button(id="app-lang-toggle", className="secondary"),
@@ -46,6 +56,11 @@ def period_options(search: str | None, lang: str) -> list[dict]:
         days = f"{params.get('from', '…')}–{params.get('to', '…')}"
         options.append({"label": f"{t('period.custom', lang)} {days}", "value": "custom"})
     return options
+
+
+def hours_options(lang: str) -> list[dict]:
+    """The whole day, or the lesson hours of the period's school days only."""
+    return [{"label": t(f"hours.{h}", lang), "value": h} for h in ("all", LESSONS)]
 
 
 def nav_links(pathname: str | None, search: str | None, lang: str, available: frozenset[str]) -> list:
@@ -95,6 +110,24 @@ def choose_period(period: str | None, search: str | None) -> str:
     if not period or period == "custom" or period == requested_period(search):
         raise dash.exceptions.PreventUpdate
     return with_view(search, period=period)
+
+
+@callback(Output("app-hours", "options"), Output("app-hours", "value"), Output("app-hours", "style"),
+          Output("app-hours", "title"), Input("url", "search"), Input("lang", "data"))
+@page_callback(needs_session=False)
+def show_hours(search: str | None, lang: str):
+    """The lens switch shows the URL's choice, and only beside a period (it has no meaning for now)."""
+    hidden = {"display": "none"} if not period_params(search) else {}
+    return hours_options(lang), lens_params(search).get("hours", "all"), hidden, t("hours.title", lang)
+
+
+@callback(Output("url", "search", allow_duplicate=True), Input("app-hours", "value"), State("url", "search"),
+          prevent_initial_call=True)
+def choose_hours(hours: str | None, search: str | None) -> str:
+    """The lens chosen goes into the URL beside the period."""
+    if not hours or hours == lens_params(search).get("hours", "all"):
+        raise dash.exceptions.PreventUpdate
+    return with_view(search, hours=hours if hours == LESSONS else None)
 
 
 @callback(Output("lang", "data"), Input("app-lang-toggle", "n_clicks"), State("lang", "data"),

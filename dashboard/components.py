@@ -6,15 +6,18 @@ from dash import dcc, html
 
 from dashboard.api_client import ApiError
 from dashboard.i18n import NO_DATA, fmt_number, fmt_value, missing, t
+from dashboard.scope import href
 
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
 def tile(label: str, value: str, tile_id: str, status: str | None = None, note: str | None = None,
-         compare: str | None = None) -> html.Div:
+         compare: str | None = None, link=None) -> html.Div:
     """A headline number with its label; `status` (met/behind/missed) colours its edge; `compare` (see
-    `change_note`) says how the previous period compares, under the value (id `<tile_id>-previous`)."""
-    children = [html.Div(label, className="label"), html.Div(value, className="value", id=tile_id)]
+    `change_note`) says how the previous period compares, under the value (id `<tile_id>-previous`);
+    `link` (such as `which_link`) sits at the right end of the label's line."""
+    head = label if link is None else [label, html.Span(link, style={"float": "right"})]
+    children = [html.Div(head, className="label"), html.Div(value, className="value", id=tile_id)]
     if note:
         children.append(html.Div(note, className="note"))
     if compare:
@@ -122,3 +125,9 @@ def export_buttons(table_name: str, path: str, lang: str, **params) -> list[html
     return [html.Button(t(f"export.{fmt}", lang), className="export", n_clicks=0,
                         id={"type": "export", "table": table_name, "path": path, "query": query, "fmt": fmt})
             for fmt in ("csv", "xlsx")]
+
+
+def which_link(level: str, code: str, figure: str, lang: str, link_id: str) -> dcc.Link:
+    """"Which schools?": the page listing the schools behind a scope's figure, for the URL's period."""
+    return dcc.Link(t("which.schools", lang), href=href("/schools", level, code, figure=figure), id=link_id,
+                    className="which-link", style={"color": "#7fd3ff", "fontSize": "14px", "whiteSpace": "nowrap"})

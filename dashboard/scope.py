@@ -1,7 +1,8 @@
 """Which scope a page shows: read from the URL query (?level=&code=), defaulting to the user's own.
 
 Beside the scope the URL keeps the *view*: the period asked about (`period=`, or `from=`/`to=`
-for a range of days) and the overview's colour-by figure (`figure=`). Every cockpit URL built
+for a range of days), whether only its lesson hours count (`hours=lessons`, with a period only)
+and the overview's colour-by figure (`figure=`). Every cockpit URL built
 while a page callback runs (`href`, `scope_search`, `carry`, the breadcrumb) keeps the view of
 the URL the callback was given: `page_callback` sets it with `keeping(search)`. Without any,
 the URLs are what they always were (no period: now).
@@ -26,7 +27,8 @@ def query_values(search: str | None) -> dict[str, str]:
 PERIODS = ("now", "today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_term")
 DEFAULT_PERIOD = "now"
 DEFAULT_FIGURE = "online_rate"
-VIEW_KEYS = ("period", "from", "to", "figure")  # what a URL keeps beside the scope, in this order
+VIEW_KEYS = ("period", "from", "to", "hours", "figure")  # what a URL keeps beside the scope, in this order
+LESSONS = "lessons"  # hours=lessons: the lesson-hours lens (only beside a period)
 
 _view: ContextVar[dict[str, str]] = ContextVar("cockpit_view", default={})  # noqa: B039 - never mutated
 
@@ -40,6 +42,8 @@ def view_params(search: str | None) -> dict[str, str]:
         view.update({k: query[k] for k in ("from", "to") if query.get(k)})
     elif query.get("period") in PERIODS and query["period"] != DEFAULT_PERIOD:
         view["period"] = query["period"]
+    if view and query.get("hours") == LESSONS:  # the lens has no meaning without a period
+        view["hours"] = LESSONS
     if query.get("figure") and query["figure"] != DEFAULT_FIGURE:
         view["figure"] = query["figure"]
     return view
@@ -47,7 +51,12 @@ def view_params(search: str | None) -> dict[str, str]:
 
 def period_params(search: str | None) -> dict[str, str]:
     """The period of the URL as the API's query parameters (`period=` or `from=`/`to=`); none for now."""
-    return {k: v for k, v in view_params(search).items() if k != "figure"}
+    return {k: v for k, v in view_params(search).items() if k in ("period", "from", "to")}
+
+
+def lens_params(search: str | None) -> dict[str, str]:
+    """`hours=lessons` when the URL asks for the lesson hours of its period (for the figures that have the lens)."""
+    return {"hours": LESSONS} if view_params(search).get("hours") == LESSONS else {}
 
 
 def requested_period(search: str | None) -> str:

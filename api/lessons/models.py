@@ -188,11 +188,13 @@ class SessionRow(BaseModel):
 
 
 class SessionPage(BaseModel):
-    """One page of sessions."""
+    """One page of sessions, with how many match and the days they were looked for on."""
 
-    total: int
+    total: int = Field(description="every session that matches, on every page")
     page: int
     page_size: int
+    day_from: date = Field(description="the first day listed (asked, the period's, or 7 days before day_to)")
+    day_to: date = Field(description="the last day listed")
     items: list[SessionRow]
 
 

@@ -252,29 +252,34 @@ def visible_lesson(where: sql.Composable) -> sql.Composable:
 
 def sessions(conn: Connection, scope: Scope, user: User, *, day_from: date, day_to: date,
              status_: str | None, kind: str | None, page: int, page_size: int | None) -> SessionPage:
-    """Sessions delivered or received inside the scope, newest first, filtered and paged."""
+    """Sessions delivered or received inside the scope, newest first, filtered and paged; the total
+    counts every match, also for a page past the last one."""
     where, extra = bounded(scope.level, user=user)
     query = sql.SQL("""
-        SELECT ls.lesson_id, ls.day, l.kind, l.subject, l.main_device_id, ms.code AS main_school_code,
-               ms.name AS main_school_name, ls.scheduled_start, ls.scheduled_end, ls.status, ls.started_at,
-               ls.ended_at, ls.main_streamed_minutes, ls.receivers_expected, ls.receivers_joined,
-               ls.interruptions, count(*) OVER () AS total
-        FROM lesson_session ls
-        JOIN remote_lesson l ON l.id = ls.lesson_id
-        JOIN device md ON md.id = l.main_device_id
-        JOIN school ms ON ms.code = md.school_code
-        WHERE ls.day BETWEEN %(day_from)s AND %(day_to)s
-          AND (%(status)s::text IS NULL OR ls.status = %(status)s)
-          AND (%(kind)s::text IS NULL OR l.kind = %(kind)s)
-          AND {visible}
-        ORDER BY ls.scheduled_start DESC, ls.lesson_id
-        LIMIT %(limit)s OFFSET %(offset)s""").format(visible=visible_lesson(where))
+        WITH m AS (
+            SELECT ls.lesson_id, ls.day, l.kind, l.subject, l.main_device_id, ms.code AS main_school_code,
+                   ms.name AS main_school_name, ls.scheduled_start, ls.scheduled_end, ls.status, ls.started_at,
+                   ls.ended_at, ls.main_streamed_minutes, ls.receivers_expected, ls.receivers_joined,
+                   ls.interruptions
+            FROM lesson_session ls
+            JOIN remote_lesson l ON l.id = ls.lesson_id
+            JOIN device md ON md.id = l.main_device_id
+            JOIN school ms ON ms.code = md.school_code
+            WHERE ls.day BETWEEN %(day_from)s AND %(day_to)s
+              AND (%(status)s::text IS NULL OR ls.status = %(status)s)
+              AND (%(kind)s::text IS NULL OR l.kind = %(kind)s)
+              AND {visible})
+        SELECT t.total, p.* FROM (SELECT count(*) AS total FROM m) t
+        LEFT JOIN LATERAL (SELECT * FROM m ORDER BY scheduled_start DESC, lesson_id
+                           LIMIT %(limit)s OFFSET %(offset)s) p ON true
+        ORDER BY p.scheduled_start DESC, p.lesson_id""").format(visible=visible_lesson(where))
     rows = conn.execute(query, {
         "scope_code": scope.code, **extra, "day_from": day_from, "day_to": day_to, "status": status_,
         "kind": kind, "limit": page_size, "offset": (page - 1) * (page_size or 0)}).fetchall()
-    total = rows[0]["total"] if rows else 0
-    return SessionPage(total=total, page=page, page_size=page_size or total,
-                       items=[SessionRow(**r) for r in rows])
+    total = rows[0]["total"]  # one row at least: the count, beside an empty page when none is on it
+    items = [SessionRow(**r) for r in rows if r["lesson_id"] is not None]
+    return SessionPage(total=total, page=page, page_size=page_size or total, day_from=day_from, day_to=day_to,
+                       items=items)
 
 
 _LIVE = """

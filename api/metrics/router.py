@@ -22,7 +22,7 @@ DEFAULT_KEYS = ["devices", "online", "online_rate", "board_online_rate", "record
                 "gateway_online_rate", "boards_in_use_now", "recorders_live_now", "silent_devices"]
 
 
-def _info(key: str) -> FigureInfo:
+def figure_info(key: str) -> FigureInfo:
     f = FIGURES[key]
     settings = metrics_settings()
     bands = (Bands(good=settings.online_rate_good, fair=settings.online_rate_fair)
@@ -31,7 +31,7 @@ def _info(key: str) -> FigureInfo:
                       bands=bands)
 
 
-def _known(keys: list[str]) -> list[str]:
+def known(keys: list[str]) -> list[str]:
     unknown = [k for k in keys if k not in FIGURES]
     if unknown:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown figure(s): {', '.join(unknown)}")
@@ -41,7 +41,7 @@ def _known(keys: list[str]) -> list[str]:
 @router.get("/figures", response_model=list[FigureInfo], summary="Every figure the API computes")
 def catalogue(_user: CurrentUser) -> list[FigureInfo]:
     """The catalogue: key, names, unit and which direction is better."""
-    return [_info(k) for k in FIGURES]
+    return [figure_info(k) for k in FIGURES]
 
 
 def _with_targets(conn: Conn, result: Figures, period: Period) -> Figures:
@@ -68,7 +68,7 @@ def figures(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod
     With `period` (or `from`/`to`) every figure answers over that period from the rollups, with
     `previous` (its value over the previous period) and `change`; `period` in the answer names both.
     With `hours=lessons` only the lesson hours of the period's school days count."""
-    wanted = _known([k.strip() for k in keys.split(",") if k.strip()]) if keys else DEFAULT_KEYS
+    wanted = known([k.strip() for k in keys.split(",") if k.strip()]) if keys else DEFAULT_KEYS
     return _computed(conn, scope, user, wanted, period, hours)
 
 
@@ -80,7 +80,7 @@ def ranking(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod
             format: ExportFormat = "json", hours: Hours = "all") -> Ranking | Response:  # noqa: A002 - query name
     """The worst (or best) children by one figure, with their target status (and, over a period, the
     previous period's value and the change); `hours=lessons` ranks by the lesson hours only."""
-    _known([figure])
+    known([figure])
     result = _computed(conn, scope, user, [figure], period, hours)
     items = service.rank(result, figure, order, limit)
     if format != "json":
@@ -92,7 +92,7 @@ def ranking(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod
         suffix = ("" if period.is_now else f"-{period.first}_{period.last}") + ("-lessons" if result.hours else "")
         return table_response(rows, columns, format, f"ranking-{figure}-{scope.code}{suffix}")
     extra = {"period": result.period} if result.period else {}
-    return Ranking(scope=scope, figure=_info(figure), order=order, items=items,
+    return Ranking(scope=scope, figure=figure_info(figure), order=order, items=items,
                    **extra, **({"hours": result.hours} if result.hours else {}))
 
 
@@ -114,9 +114,9 @@ def trend(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod, 
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if period.is_now:
         points = trends.trend(conn, scope, user, figure, bucket, days)
-        return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points)
+        return Trend(scope=scope, figure=figure_info(figure), bucket=bucket, points=points)
     period = service.rolled_up(conn, period)
     points = trends.trend_over(conn, scope, user, figure, bucket, period, lessons=lessons)
-    return Trend(scope=scope, figure=_info(figure), bucket=bucket, points=points, period=period_info(period),
+    return Trend(scope=scope, figure=figure_info(figure), bucket=bucket, points=points, period=period_info(period),
                  **({"hours": "lessons"} if lessons else {}))
 

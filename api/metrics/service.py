@@ -57,7 +57,7 @@ def _value(f: Figure, num: float | None, den: float | None) -> float | None:
     return None if num is None else round(float(num), 4)
 
 
-def _combine(f: Figure, rows: list[tuple[float | None, float | None]]) -> FigureValue:
+def combine(f: Figure, rows: list[tuple[float | None, float | None]]) -> FigureValue:
     nums = [n for n, _ in rows if n is not None]
     if f.aggregation == "max":
         num = max(nums) if nums else None
@@ -100,7 +100,7 @@ def cube_level(conn: Connection, level: str, grain: Grain) -> str | None:
     return None if (row["stale"] if isinstance(row, dict) else row[0]) else level
 
 
-def _rows_by_child(conn: Connection, keys: list[str], child: sql.Composable, where: sql.Composable, params: dict,
+def rows_by_child(conn: Connection, keys: list[str], child: sql.Composable, where: sql.Composable, params: dict,
                    grain: Grain, cube: str | None = None) -> dict[str, dict[str, tuple]]:
     """(numerator, denominator) of each figure per child: one query per template (and filter); with `cube`
     (a level of cube_level) the figures that have a county twin read the county totals instead."""
@@ -126,7 +126,7 @@ def _rows_by_child(conn: Connection, keys: list[str], child: sql.Composable, whe
     return rows
 
 
-def _of(rows: dict[str, dict[str, tuple]], code: str | None, key: str) -> list[tuple]:
+def of_child(rows: dict[str, dict[str, tuple]], code: str | None, key: str) -> list[tuple]:
     """The rows of one child (or of every child, for the scope itself) for one figure."""
     if code is None:
         return [r[key] for r in rows.values() if key in r]
@@ -160,11 +160,11 @@ def compute(conn: Connection, scope: Scope, user: User, keys: list[str], now: da
         now = ensure_fresh(conn, metrics_settings().now_max_age_s) or now
     where, params = bounded(scope.level, user=user)
     params |= {"scope_code": scope.code} | window_params(conn, now)
-    rows_by_child = _rows_by_child(conn, keys, child_key(scope.level), where, params, "now")
+    rows = rows_by_child(conn, keys, child_key(scope.level), where, params, "now")
     kids = children(conn, scope, user)
-    child_figures = [ChildFigures(**c.model_dump(), figures={k: _combine(FIGURES[k], _of(rows_by_child, c.code, k))
+    child_figures = [ChildFigures(**c.model_dump(), figures={k: combine(FIGURES[k], of_child(rows, c.code, k))
                                                              for k in keys}) for c in kids]
-    totals = {k: _combine(FIGURES[k], _of(rows_by_child, None, k)) for k in keys}
+    totals = {k: combine(FIGURES[k], of_child(rows, None, k)) for k in keys}
     return Figures(scope=scope, as_of=now, figures=totals, children=child_figures)
 
 
@@ -213,8 +213,8 @@ def _change(value: float | None, previous: float | None) -> float | None:
     return None if value is None or previous is None else round(value - previous, 4)
 
 
-def _compare(f: Figure, now: list[tuple], before: list[tuple]) -> FigureValue:
-    current, previous = _combine(f, now), _combine(f, before)
+def compare(f: Figure, now: list[tuple], before: list[tuple]) -> FigureValue:
+    current, previous = combine(f, now), combine(f, before)
     return FigureValue(value=current.value, num=current.num, den=current.den, previous=previous.value,
                        previous_num=previous.num, previous_den=previous.den,
                        change=_change(current.value, previous.value))
@@ -228,13 +228,13 @@ def _compute_over(conn: Connection, scope: Scope, user: User, keys: list[str], p
     child = child_key(scope.level)
     base = {"scope_code": scope.code, **bound}
     cube = cube_level(conn, scope.level, grain) if use_cube else None
-    rows = _rows_by_child(conn, keys, child, where, base | period_params(conn, period), grain, cube)
-    before = (_rows_by_child(conn, keys, child, where, base | period_params(conn, period.previous), grain, cube)
+    rows = rows_by_child(conn, keys, child, where, base | period_params(conn, period), grain, cube)
+    before = (rows_by_child(conn, keys, child, where, base | period_params(conn, period.previous), grain, cube)
               if period.previous else {})
     kids = children(conn, scope, user)
     child_figures = [ChildFigures(**c.model_dump(), figures={
-        k: _compare(FIGURES[k], _of(rows, c.code, k), _of(before, c.code, k)) for k in keys}) for c in kids]
-    totals = {k: _compare(FIGURES[k], _of(rows, None, k), _of(before, None, k)) for k in keys}
+        k: compare(FIGURES[k], of_child(rows, c.code, k), of_child(before, c.code, k)) for k in keys}) for c in kids]
+    totals = {k: compare(FIGURES[k], of_child(rows, None, k), of_child(before, None, k)) for k in keys}
     return Figures(scope=scope, as_of=period.until, figures=totals, children=child_figures,
                    period=period_info(period), **({"hours": "lessons"} if grain == "lessons" else {}))
 

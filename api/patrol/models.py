@@ -126,6 +126,7 @@ class AlertRow(Alert):
     device_kind: Literal["board", "recorder", "gateway"]
     room: str
     team_name: str | None
+    grouped: int = Field(0, description="open alerts grouped under this one's root cause (GET /alerts/{id}/grouped)")
 
 
 class SuppressedAlert(BaseModel):

@@ -46,7 +46,7 @@ Id = Annotated[int, Path(ge=1, le=2**62)]
 RuleId = Annotated[str, Path(pattern=r"^[a-z0-9_]{2,64}$", examples=["gateway_offline"])]
 WRITE = problems(403)
 ALERT_COLUMNS = ("id", "severity", "state", "rule_id", "rule_title", "school_name", "device_id", "room", "summary",
-                 "first_seen", "last_seen", "count", "team_name", "acked_by")
+                 "first_seen", "last_seen", "count", "grouped", "team_name", "acked_by")
 ORDER_COLUMNS = ("id", "status", "title", "school_code", "device_id", "assignee", "created_at", "deadline",
                  "resolution")
 
@@ -64,8 +64,9 @@ def list_alerts(scope: PathScope, conn: Conn,
                 limit: Annotated[int, Query(ge=1, le=5000)] = 200,
                 format: ExportFormat = "json") -> list[dict] | Response:  # noqa: A002 - query name
     """Open alerts unless `state` asks for others; inhibited ones only with include_inhibited."""
-    rows = alerts.list_alerts(conn, scope.level, scope.code, states=state, severity=severity, rule=rule,
-                              include_inhibited=include_inhibited, limit=limit)
+    rows = service.with_grouped(conn, scope.level, scope.code, alerts.list_alerts(
+        conn, scope.level, scope.code, states=state, severity=severity, rule=rule,
+        include_inhibited=include_inhibited, limit=limit))
     return rows if format == "json" else table_response(rows, ALERT_COLUMNS, format, f"alerts-{scope.code}")
 
 
@@ -88,6 +89,18 @@ def alerts_by_school(scope: PathScope, conn: Conn) -> list[dict]:
 def get_alert(alert_id: Id, conn: Conn, user: CurrentUser) -> dict:
     """The alert if its school is in the user's scope."""
     return service.visible_alert(conn, user, alert_id)
+
+
+@router.get("/alerts/{alert_id}/grouped", response_model=list[AlertRow], responses=EXPORT_RESPONSES,
+            summary="The alerts grouped under an alert's root cause (format=csv|xlsx to export)")
+def grouped_alerts(alert_id: Id, conn: Conn, user: CurrentUser,
+                   state: Annotated[list[AlertState] | None, Query(max_length=4)] = None,
+                   format: ExportFormat = "json") -> list[dict] | Response:  # noqa: A002 - query name
+    """The alerts suppressed behind this one (its incident) inside the user's scope, worst and newest
+    first: the open ones unless `state` asks for others. 404 if the alert is outside the scope."""
+    root = service.visible_alert(conn, user, alert_id)
+    rows = service.grouped(conn, user, root, state)
+    return rows if format == "json" else table_response(rows, ALERT_COLUMNS, format, f"alerts-grouped-{alert_id}")
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=Alert, summary="Acknowledge a firing alert",

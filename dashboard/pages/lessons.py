@@ -1,5 +1,7 @@
 """三个课堂 The three classrooms: opening rate this week, the weekly trend, lessons live now, recent sessions."""
 
+import math
+
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
@@ -16,7 +18,7 @@ from dashboard.components import (
     tile,
 )
 from dashboard.figures import GRADE_STATUS, Bands, bands_of, rate_colour
-from dashboard.i18n import fmt_count, fmt_number, fmt_rate, fmt_time, local_time, t
+from dashboard.i18n import DEFAULT_LANG, fmt_count, fmt_number, fmt_rate, fmt_time, local_time, t
 from dashboard.page import page_callback
 from dashboard.scope import SCOPE_ROUTE, api_path, breadcrumb, href, period_params, requested_scope
 from dashboard.settings import dashboard_settings
@@ -25,6 +27,8 @@ dash.register_page(__name__, path="/lessons", title="三个课堂 · 教育信�
                    nav="nav.lessons", api_route=f"{SCOPE_ROUTE}/lessons/summary")
 
 STATUS_LIGHT = {"held": "met", "scheduled": "no_data", "partial": "behind", "interrupted": "behind", "missed": "missed"}
+KINDS = ("dedicated", "master", "elite")
+SESSIONS_PAGE = 30
 
 
 def layout(**_query) -> html.Div:
@@ -41,9 +45,33 @@ def layout(**_query) -> html.Div:
                 panel(html.Div(id="lessons-children", className="scroll table-330"))]),
             html.Div(className="grid-2", children=[
                 panel(html.Div(id="lessons-live", className="scroll table-300")),
-                panel(html.Div(id="lessons-sessions", className="scroll table-300"))]),
+                panel(html.Div([
+                    html.Div(className="toolbar session-filters", style={"flexWrap": "nowrap", "gap": "8px"}, children=[
+                        dcc.Input(id="lessons-day", type="date", debounce=True, style={"width": "150px"}),
+                        dcc.Dropdown(id="lessons-kind", options=kind_options(DEFAULT_LANG), value="", clearable=False,
+                                     searchable=False, style={"width": "150px", "minWidth": "150px"}),
+                        dcc.Dropdown(id="lessons-status", options=status_options(DEFAULT_LANG), value="",
+                                     clearable=False, searchable=False, style={"width": "150px", "minWidth": "150px"}),
+                        html.Button(id="lessons-prev", className="secondary small push-right", n_clicks=0),
+                        html.Span(id="lessons-sessions-count", className="muted", style={"whiteSpace": "nowrap"}),
+                        html.Button(id="lessons-next", className="secondary small", n_clicks=0)]),
+                    html.Div(id="lessons-sessions", className="scroll table-300"),
+                    dcc.Store(id="lessons-page", data=1)]), title=html.Span(id="lessons-sessions-title"),
+                    tools=html.Div(id="lessons-sessions-export", className="panel-tools"))]),
         ]),
     ])
+
+
+def kind_options(lang: str) -> list[dict]:
+    """Lesson kinds to filter the sessions by (empty value: every kind)."""
+    return [{"label": t("which.all_kinds", lang), "value": ""}] + [
+        {"label": t(f"lessons.kind.{k}", lang), "value": k} for k in KINDS]
+
+
+def status_options(lang: str) -> list[dict]:
+    """Session states to filter by (empty value: every state)."""
+    return [{"label": t("which.all_states", lang), "value": ""}] + [
+        {"label": t(f"session.{s}", lang), "value": s} for s in STATUS_LIGHT]
 
 
 def _all(figures: list[dict]) -> dict:
@@ -116,19 +144,18 @@ def sessions_table(page: dict, lang: str) -> html.Table:
 @callback(
     Output("lessons-breadcrumb", "children"), Output("lessons-tiles", "children"),
     Output("lessons-weekly", "figure"), Output("lessons-kinds", "figure"), Output("lessons-children", "children"),
-    Output("lessons-live", "children"), Output("lessons-sessions", "children"), Output("lessons-as-of", "children"),
+    Output("lessons-live", "children"), Output("lessons-as-of", "children"),
     Output("lessons-error", "children"), Output("lessons-content", "hidden"),
     Input("lessons-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), State("session", "data"),
 )
-@page_callback("lessons-error-message", lambda box, **_: ([], [], {}, {}, [], [], [], "", box, True))
+@page_callback("lessons-error-message", lambda box, **_: ([], [], {}, {}, [], [], "", box, True))
 def refresh(_n, search, lang, session):
-    """Fetch this week's summary, the weekly trend, live lessons and recent sessions."""
+    """Fetch this week's summary, the weekly trend and live lessons (the sessions have a callback of their own)."""
     base, token = f"{api_path(*requested_scope(search, session))}/lessons", session["token"]
     period = period_params(search)
     summary = api_client.get(token, f"{base}/summary", **period)
     weekly = api_client.get(token, f"{base}/weekly", **(period or {"weeks": 12}))
     live = api_client.get(token, f"{base}/live")
-    sessions = api_client.get(token, f"{base}/sessions", page_size=30, **period)
     figs = _all(summary["figures"])
     previous = _all(summary["previous"]) if period and summary.get("previous") else ({} if period else None)
     return (
@@ -139,9 +166,63 @@ def refresh(_n, search, lang, session):
         [panel_head(t("lessons.children", lang), export_buttons("lesson_children", f"{base}/summary", lang, **period)),
          children_table(summary["children"], lang, bands_of(summary.get("opening_rate_bands")))],
         [panel_head(t("lessons.live", lang), export_buttons("live", f"{base}/live", lang)), live_table(live, lang)],
-        [panel_head(t("lessons.sessions", lang), export_buttons("sessions", f"{base}/sessions", lang, **period)),
-         sessions_table(sessions, lang)],
         f"{period_label(summary.get('period'), lang) if period else t('lessons.week', lang) + ' ' + summary['week']}"
         f" · {t('as_of', lang)} {fmt_time(summary['as_of'], seconds=True)}",
         None, False,
     )
+
+
+def session_filters(search: str | None, day: str | None, kind: str | None, status: str | None) -> dict:
+    """The API's filters of the session list: a day picked (else the URL's period, else the API's last
+    7 days), a lesson kind and a session state."""
+    days = {"day_from": day, "day_to": day} if day else period_params(search)
+    return {**days, **({"kind": kind} if kind else {}), **({"status": status} if status else {})}
+
+
+def sessions_count(page: dict, lang: str) -> str:
+    """Which sessions of how many the page shows, and the days they were looked for on."""
+    days = {"day_from": page["day_from"], "day_to": page["day_to"]}
+    if not page["total"]:
+        return t("which.sessions.none", lang).format(**days)
+    first = (page["page"] - 1) * page["page_size"] + 1
+    first, last = (first, first + len(page["items"]) - 1) if page["items"] else ("—", "—")  # past the last page
+    return t("which.sessions.shown", lang).format(first=first, last=last, total=fmt_count(page["total"], lang), **days)
+
+
+@callback(Output("lessons-kind", "options"), Output("lessons-status", "options"), Output("lessons-prev", "children"),
+          Output("lessons-next", "children"), Output("lessons-sessions-title", "children"), Input("lang", "data"))
+@page_callback(needs_session=False)
+def session_words(lang: str):
+    """The session filters' and pager's words in the chosen language."""
+    return kind_options(lang), status_options(lang), t("prev", lang), t("next", lang), t("which.sessions.title", lang)
+
+
+@callback(Output("lessons-page", "data"), Input("lessons-prev", "n_clicks"), Input("lessons-next", "n_clicks"),
+          Input("lessons-day", "value"), Input("lessons-kind", "value"), Input("lessons-status", "value"),
+          Input("url", "search"), State("lessons-page", "data"), prevent_initial_call=True)
+def turn_sessions_page(_prev, _next, _day, _kind, _status, _search, page: int):
+    """Next or previous page of sessions; back to the first when a filter or the URL changes."""
+    trigger = dash.ctx.triggered_id
+    if trigger == "lessons-next":
+        return page + 1
+    if trigger == "lessons-prev":
+        return max(1, page - 1)
+    return 1
+
+
+@callback(
+    Output("lessons-sessions", "children"), Output("lessons-sessions-count", "children"),
+    Output("lessons-sessions-export", "children"), Output("lessons-prev", "disabled"), Output("lessons-next", "disabled"),
+    Input("lessons-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), Input("lessons-page", "data"),
+    Input("lessons-day", "value"), Input("lessons-kind", "value"), Input("lessons-status", "value"),
+    State("session", "data"),
+)
+@page_callback("lessons-sessions-error", lambda box, **_: (box, "", [], True, True), back=False)
+def sessions(_n, search, lang, page, day, kind, status, session):
+    """One page of the sessions that match the filters, with how many match in all; the export holds them all."""
+    base = f"{api_path(*requested_scope(search, session))}/lessons/sessions"
+    filters = session_filters(search, day, kind, status)
+    found = api_client.get(session["token"], base, page=page or 1, page_size=SESSIONS_PAGE, **filters)
+    pages = max(1, math.ceil(found["total"] / SESSIONS_PAGE))
+    return (sessions_table(found, lang), sessions_count(found, lang), export_buttons("sessions", base, lang, **filters),
+            found["page"] <= 1, found["page"] >= pages)

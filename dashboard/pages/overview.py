@@ -15,6 +15,7 @@ from dashboard.components import (
     period_label,
     table,
     tile,
+    which_link,
 )
 from dashboard.i18n import (
     DEFAULT_LANG,
@@ -82,9 +83,11 @@ def layout(figure: str | None = None, **_query) -> html.Div:
     ])
 
 
-def headline_tiles(figs: dict, availability: dict, alerts: int, lang: str, compared: bool = False) -> list:
+def headline_tiles(figs: dict, availability: dict, alerts: int, lang: str, compared: bool = False,
+                   scope: tuple[str, str] | None = None) -> list:
     """The headline numbers of a scope; the online rate carries its target's traffic light. Over a period
-    (`compared`), the figures' tiles also say the previous period's value and the change."""
+    (`compared`), the figures' tiles also say the previous period's value and the change. With the
+    `scope` (level, code), each figure's tile opens the schools behind it."""
     rate = figs["online_rate"]
     status = (rate.get("target") or {}).get("status")
     note = f"{t('target', lang)} {fmt_rate((rate.get('target') or {}).get('value'))}" if status else None
@@ -92,29 +95,36 @@ def headline_tiles(figs: dict, availability: dict, alerts: int, lang: str, compa
     def compare(key: str, unit: str) -> str | None:
         return change_note(figs.get(key), unit, lang) if compared else None
 
+    def which(key: str):
+        return which_link(*scope, key, lang, f"overview-which-{key}") if scope else None
+
     return [
         tile(t("devices", lang), fmt_count(figs["devices"]["value"], lang), "overview-devices",
-             compare=compare("devices", "count")),
+             compare=compare("devices", "count"), link=which("devices")),
         tile(t("online_rate", lang), fmt_rate(rate["value"]), "overview-online-rate", status, note,
-             compare=compare("online_rate", "ratio")),
+             compare=compare("online_rate", "ratio"), link=which("online_rate")),
         tile(t("online", lang), fmt_count(availability["online"], lang), "overview-online"),
         tile(t("boards_in_use_now", lang), fmt_count(figs["boards_in_use_now"]["value"], lang), "overview-boards",
-             compare=compare("boards_in_use_now", "count")),
+             compare=compare("boards_in_use_now", "count"), link=which("boards_in_use_now")),
         tile(t("recorders_live_now", lang), fmt_count(figs["recorders_live_now"]["value"], lang), "overview-live",
-             compare=compare("recorders_live_now", "count")),
+             compare=compare("recorders_live_now", "count"), link=which("recorders_live_now")),
         tile(t("open_alerts", lang), fmt_count(alerts, lang), "overview-alerts", "missed" if alerts else "met"),
     ]
 
 
 def children_table(children: list[dict], lang: str, bands: figures.Bands | None) -> html.Table:
-    """Each child's devices, online devices and online rate (coloured by `bands`); its name drills down."""
+    """Each child's devices, online devices and online rate (coloured by `bands`); its name drills down, and
+    a child above the schools opens the schools behind its online rate."""
+    above_schools = any(c["level"] != "school" for c in children)
     rows = [[dcc.Link(c["name"], href=href("/", c["level"], c["code"]), id=f"overview-child-{c['code']}"),
              fmt_count(c["availability"]["devices"], lang), fmt_count(c["availability"]["online"], lang),
              html.Span(fmt_rate(c["availability"]["online_rate"]),
                        style={"color": figures.rate_colour(c["availability"]["online_rate"], bands)})]
+            + ([which_link(c["level"], c["code"], "online_rate", lang, f"overview-child-which-{c['code']}")]
+               if above_schools else [])
             for c in children]
-    return table([t("name", lang), t("devices", lang), t("online", lang), t("online_rate", lang)], rows, lang,
-                 "overview-table")
+    headers = [t("name", lang), t("devices", lang), t("online", lang), t("online_rate", lang)]
+    return table(headers + ([t("which.title", lang)] if above_schools else []), rows, lang, "overview-table")
 
 
 def ranking_table(ranking: dict, lang: str) -> html.Table:
@@ -164,11 +174,12 @@ def refresh(_n: int | None, search: str | None, lang: str, session: dict):
         trend_title = t("trend.online", lang)
     summary = api_client.get(token, f"{base}/alerts/summary")
     alerts = api_client.get(token, f"{base}/alerts", state=["firing", "acknowledged"], limit=200)
-    tools = export_buttons("children", f"{base}/ranking", lang, figure="online_rate", order="best", limit=10000,
-                           **period)
+    tools = [*export_buttons("children", f"{base}/ranking", lang, figure="online_rate", order="best", limit=10000,
+                             **period), which_link(level, code, "online_rate", lang, "overview-children-which")]
     return (
         breadcrumb(data["scope"], session["user"], "/", "overview"),
-        headline_tiles(figs["figures"], data["availability"], summary["open"], lang, compared=bool(period)),
+        headline_tiles(figs["figures"], data["availability"], summary["open"], lang, compared=bool(period),
+                       scope=(level, code)),
         figures.kind_figure(data["availability"], lang),
         figures.trend_figure(trend["points"], trend["figure"], trend_title, lang,
                              bucket=trend.get("bucket", "hour"), now=parse_time(trend.get("as_of"))),
@@ -208,8 +219,8 @@ def children_by_figure(_n: int | None, search: str | None, lang: str, key: str |
     info = ranking["figure"]
     title = f"{t('treemap', lang)} · {figure_name(info, lang)}"
     head = panel_head(f"{t('ranking', lang)} · {figure_name(info, lang)}",
-                      export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000,
-                                     **period))
+                      [*export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000,
+                                       **period), which_link(level, code, key, lang, "overview-ranking-which")])
     body = ranking_table(ranking, lang) if ranking["items"] else empty(lang)
     return figures.treemap_figure(figs["children"], key, info, title, lang), [head, body]
 

@@ -33,6 +33,7 @@ def layout(**_query) -> html.Div:
     return html.Div(className="page patrol", children=[
         dcc.Interval(id="patrol-refresh", interval=dashboard_settings().refresh_ms),
         dcc.Store(id="patrol-changed", data=0),  # bumped after an action so the tables re-read at once
+        dcc.Store(id="patrol-root", data=None),  # the alert whose grouped alerts are open below the list
         html.Div(className="page-head", children=[
             html.Div(id="patrol-breadcrumb", className="breadcrumb"),
             html.Div(className="panel-tools", children=[
@@ -45,6 +46,10 @@ def layout(**_query) -> html.Div:
             panel(html.Div(id="patrol-alerts", className="scroll table-330"), title=html.Span(id="patrol-alerts-title"),
                   tools=[html.Div(id="patrol-alerts-tools")]),
             panel(graph("patrol-schools", 380))]),
+        html.Div(id="patrol-grouped", hidden=True, children=panel(
+            html.Div(id="patrol-grouped-body", className="scroll table-300"), title=html.Span(id="patrol-grouped-title"),
+            tools=[html.Div(id="patrol-grouped-export", className="panel-tools"),
+                   html.Button(id="patrol-grouped-close", n_clicks=0, className="secondary small")])),
         html.Div(className="grid-2", children=[
             panel(html.Div(id="patrol-orders", className="scroll table-300"), title=html.Span(id="patrol-orders-title"),
                   tools=[html.Div(id="patrol-orders-tools")]),
@@ -115,8 +120,20 @@ def _action(kind: str, alert_id: int, label: str) -> html.Button:
     return html.Button(label, id={"type": f"patrol-{kind}", "alert": alert_id}, n_clicks=0, className="small")
 
 
+def grouped_opener(alert: dict, lang: str):
+    """The alert's count of reports, and when alerts are grouped under it, a link that lists them (no href:
+    a change of the address's hash would redraw the page and close the list again)."""
+    if not alert.get("grouped"):
+        return alert["count"]
+    return [alert["count"], " · ", html.A(t("which.grouped", lang).format(n=fmt_count(alert["grouped"], lang)),
+                                           id={"type": "patrol-grouped", "alert": alert["id"]}, n_clicks=0,
+                                           className="grouped-link", role="button", tabIndex="0",
+                                           style={"color": "#7fd3ff", "cursor": "pointer"})]
+
+
 def alert_rows(alerts: list[dict], lang: str, acting: bool) -> list[list]:
-    """One row per alert: severity, state, school, room, rule, since, count and what can be done."""
+    """One row per alert: severity, state, school, room, rule, since, count (with the alerts grouped under
+    it) and what can be done."""
     rows = []
     for a in alerts:
         actions = []
@@ -126,7 +143,7 @@ def alert_rows(alerts: list[dict], lang: str, acting: bool) -> list[list]:
             actions.append(_action("order", a["id"], t("patrol.dispatch", lang)))
         rows.append([html.Span(t(f"severity.{a['severity']}", lang), className=f"light light-{SEVERITY_STATUS[a['severity']]}"),
                      t(f"alert.state.{a['state']}", lang), a["school_name"], a["room"] or "—", a["rule_title"],
-                     fmt_time(a["first_seen"]), a["count"], html.Span(actions, className="actions")])
+                     fmt_time(a["first_seen"]), grouped_opener(a, lang), html.Span(actions, className="actions")])
     return rows
 
 
@@ -243,3 +260,38 @@ def on_action(_acks, _orders, _runs, search, session, lang, changed):
     except api_client.ApiError as exc:  # said in the status line beside the button, not in the page's error panel
         message = error_message(exc, lang)
     return message, (changed or 0) + 1  # the tables re-read either way
+
+
+def grouped_table(rows: list[dict], lang: str) -> html.Table:
+    """The alerts grouped under one root cause: severity, state, where, what, since when."""
+    return table([t("severity", lang), t("status", lang), t("school", lang), t("device.room", lang),
+                  t("patrol.rule", lang), t("patrol.since", lang), t("patrol.count", lang)],
+                 [[html.Span(t(f"severity.{a['severity']}", lang),
+                             className=f"light light-{SEVERITY_STATUS[a['severity']]}"),
+                   t(f"alert.state.{a['state']}", lang), a["school_name"], a["room"] or "—", a["rule_title"],
+                   fmt_time(a["first_seen"]), a["count"]] for a in rows], lang, "patrol-grouped-list")
+
+
+@callback(Output("patrol-root", "data"), Input({"type": "patrol-grouped", "alert": ALL}, "n_clicks"),
+          Input("patrol-grouped-close", "n_clicks"), prevent_initial_call=True)
+def open_grouped(_opened, _closed):
+    """A click on an alert's grouped count opens its grouped alerts; Close closes them."""
+    clicked = [ctx.triggered_prop_ids[t["prop_id"]] for t in ctx.triggered if t["value"]]
+    if not clicked:  # the alert list was drawn again, nobody clicked
+        raise dash.exceptions.PreventUpdate
+    return None if clicked[-1] == "patrol-grouped-close" else clicked[-1]["alert"]
+
+
+@callback(Output("patrol-grouped", "hidden"), Output("patrol-grouped-title", "children"),
+          Output("patrol-grouped-body", "children"), Output("patrol-grouped-export", "children"),
+          Output("patrol-grouped-close", "children"),
+          Input("patrol-root", "data"), Input("patrol-changed", "data"), Input("lang", "data"), State("session", "data"))
+@page_callback("patrol-grouped-error", lambda box, lang, **_: (False, "", box, [], t("which.close", lang)), back=False)
+def show_grouped(root: int | None, _changed, lang: str, session: dict):
+    """The grouped alerts of the alert opened, read when it is opened and after an action (not on every tick:
+    the panel stays still while it is read, and its buttons take every click); hidden while none is open."""
+    if root is None:
+        return True, "", [], [], t("which.close", lang)
+    rows = api_client.get(session["token"], f"/api/v1/alerts/{root}/grouped")
+    return (False, t("which.grouped.title", lang).format(id=root), grouped_table(rows, lang),
+            export_buttons("grouped", f"/api/v1/alerts/{root}/grouped", lang), t("which.close", lang))
