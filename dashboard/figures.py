@@ -8,6 +8,7 @@ from plotly.colors import sample_colorscale
 
 from dashboard import api_client
 from dashboard.i18n import figure_name, fmt_value, local_time, missing, parse_time, t
+from dashboard.scope import lens_params
 
 BACKGROUND = "rgba(0,0,0,0)"
 TEXT = "#d7e6ff"
@@ -43,6 +44,15 @@ def served_bands(token: str, key: str = "online_rate") -> Bands | None:
     """A figure's bands as the bureau set them (the API's METRICS_* settings, in its catalogue)."""
     info = next((f for f in api_client.get(token, "/api/v1/figures") if f["key"] == key), None)
     return bands_of(info.get("bands") if info else None)
+
+
+def lens_for(token: str, key: str, search: str | None) -> dict[str, str]:
+    """`hours=lessons` for a figure, when the URL asks for the lesson hours and the figure has that lens."""
+    lens = lens_params(search)
+    if not lens:
+        return {}
+    info = next((f for f in api_client.get(token, "/api/v1/figures") if f["key"] == key), None)
+    return lens if info and info.get("lessons") else {}
 
 
 def rate_colour(rate: float | None, bands: Bands | None) -> str:

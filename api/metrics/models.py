@@ -74,6 +74,7 @@ class FigureInfo(BaseModel):
     better: Literal["higher", "lower"]
     description: str
     bands: Bands | None = Field(None, description="the colour bands of a rate, where the bureau sets them")
+    lessons: bool = Field(False, description="it can be asked for the lesson hours only (hours=lessons)")
 
 
 class TargetStatus(BaseModel):

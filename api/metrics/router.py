@@ -28,7 +28,7 @@ def figure_info(key: str) -> FigureInfo:
     bands = (Bands(good=settings.online_rate_good, fair=settings.online_rate_fair)
              if key.endswith("online_rate") else None)
     return FigureInfo(key=f.key, zh=f.zh, en=f.en, unit=f.unit, better=f.better, description=f.description,
-                      bands=bands)
+                      bands=bands, lessons=f.lessons is not None)
 
 
 def known(keys: list[str]) -> list[str]:

@@ -165,10 +165,15 @@ def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     base, token, period = api_path(level, code), session["token"], period_params(search)
     data = api_client.get(token, f"{base}/overview")
     figs = api_client.get(token, f"{base}/figures", keys=",".join(HEADLINE), **period)
+    lens = figures.lens_for(token, "online_rate", search)
+    if lens:  # the online rate over the lesson hours only; the counts stay the whole period's
+        figs["figures"]["online_rate"] = api_client.get(token, f"{base}/figures", keys="online_rate", **period,
+                                                        **lens)["figures"]["online_rate"]
     if period:  # the trend over the period's days: by the hour for a day, else by the day
         bucket = "hour" if period.get("period") in ("today", "yesterday") else "day"
-        trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket=bucket, **period)
-        trend_title = f"{t('online_rate', lang)} · {period_label(figs.get('period'), lang)}"
+        trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket=bucket, **period, **lens)
+        trend_title = f"{t('online_rate', lang)} · {period_label(figs.get('period'), lang)}" + (
+            f" · {t('hours.lessons', lang)}" if lens else "")
     else:
         trend = api_client.get(token, f"{base}/trend", figure="online_rate", bucket="hour", days=2)
         trend_title = t("trend.online", lang)
@@ -214,13 +219,20 @@ def children_by_figure(_n: int | None, search: str | None, lang: str, key: str |
     key = key or DEFAULT_FIGURE
     level, code = requested_scope(search, session)
     base, token, period = api_path(level, code), session["token"], period_params(search)
+    lens = figures.lens_for(token, key, search)  # the colour-by figure through the lens, where it has one
     figs = api_client.get(token, f"{base}/figures", keys=f"{key},devices", **period)
-    ranking = api_client.get(token, f"{base}/ranking", figure=key, order="worst", limit=RANK_LIMIT, **period)
+    if lens:  # tiles sized by the devices of the period, coloured by the figure over its lesson hours
+        over_lessons = {c["code"]: c["figures"][key] for c in
+                        api_client.get(token, f"{base}/figures", keys=key, **period, **lens)["children"]}
+        for child in figs["children"]:
+            child["figures"][key] = over_lessons.get(child["code"], child["figures"][key])
+    ranking = api_client.get(token, f"{base}/ranking", figure=key, order="worst", limit=RANK_LIMIT, **period, **lens)
     info = ranking["figure"]
-    title = f"{t('treemap', lang)} · {figure_name(info, lang)}"
-    head = panel_head(f"{t('ranking', lang)} · {figure_name(info, lang)}",
+    hours = f" · {t('hours.lessons', lang)}" if lens else ""
+    title = f"{t('treemap', lang)} · {figure_name(info, lang)}{hours}"
+    head = panel_head(f"{t('ranking', lang)} · {figure_name(info, lang)}{hours}",
                       [*export_buttons("ranking", f"{base}/ranking", lang, figure=key, order="worst", limit=10000,
-                                       **period), which_link(level, code, key, lang, "overview-ranking-which")])
+                                       **period, **lens), which_link(level, code, key, lang, "overview-ranking-which")])
     body = ranking_table(ranking, lang) if ranking["items"] else empty(lang)
     return figures.treemap_figure(figs["children"], key, info, title, lang), [head, body]
 

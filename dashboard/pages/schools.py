@@ -12,7 +12,7 @@ import math
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboard import api_client
+from dashboard import api_client, figures
 from dashboard.components import export_buttons, panel, period_label, table
 from dashboard.i18n import (
     DEFAULT_LANG,
@@ -181,7 +181,8 @@ def refresh(search: str | None, lang: str, page: int | None, order: str | None, 
     api_order, by = ORDERS.get(order or "worst", ORDERS["worst"])
     if by == "change" and not period:
         api_order, by = "worst", "value"  # the change needs a period; the dropdown offers it only with one
-    asked = {"figure": key, "order": api_order, "by": by, "q": (text or "").strip() or None, **period}
+    asked = {"figure": key, "order": api_order, "by": by, "q": (text or "").strip() or None, **period,
+             **figures.lens_for(session["token"], key, search)}
     page = page or 1
     data = api_client.get(session["token"], path, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
                           **{k: v for k, v in asked.items() if v is not None})

@@ -7,7 +7,15 @@ import dash
 import pytest
 
 from dashboard import api_client
-from dashboard.app import choose_period, create_app, nav_links, period_options, show_period
+from dashboard.app import (
+    choose_hours,
+    choose_period,
+    create_app,
+    nav_links,
+    period_options,
+    show_hours,
+    show_period,
+)
 from dashboard.components import change_note, period_label, tile
 from dashboard.page import page_callback
 from dashboard.scope import (
@@ -16,6 +24,7 @@ from dashboard.scope import (
     current_view,
     href,
     keeping,
+    lens_params,
     period_params,
     requested_figure,
     requested_period,
@@ -202,3 +211,40 @@ def test_a_period_is_named_in_words():
     assert period_label({"label": "last_month"}, "zh") == "上月"
     assert period_label({"label": "custom", "from": "2026-11-01", "to": "2026-11-07"}, "en") == "2026-11-01–2026-11-07"
     assert period_label(None, "en") == "Custom"
+
+
+def test_the_lesson_hours_switch_rides_with_a_period_only():
+    assert view_params(SUIZHOU + "&hours=lessons") == {}  # no period: no lens
+    assert view_params(SUIZHOU + "&period=last_month&hours=lessons") == {"period": "last_month", "hours": "lessons"}
+    assert period_params(SUIZHOU + "&period=last_month&hours=lessons") == {"period": "last_month"}
+    assert lens_params(SUIZHOU + "&period=last_month&hours=lessons") == {"hours": "lessons"}
+    assert choose_hours("lessons", SUIZHOU + "&period=last_month") == SUIZHOU + "&period=last_month&hours=lessons"
+    assert choose_hours("all", SUIZHOU + "&period=last_month&hours=lessons") == SUIZHOU + "&period=last_month"
+    assert show_hours(SUIZHOU, "zh")[2] == {"display": "none"}
+    assert show_hours(SUIZHOU + "&period=today&hours=lessons", "zh")[1:3] == ("lessons", {})
+    assert carry("/equity", SUIZHOU + "&period=today&hours=lessons").endswith("period=today&hours=lessons")
+
+
+def test_the_overview_asks_for_the_lesson_hours_of_figures_that_have_them(overview, monkeypatch):
+    calls = []
+    catalogue = [{"key": "online_rate", "lessons": True}, {"key": "devices", "lessons": False}]
+
+    def get(token, path, **params):
+        if path == "/api/v1/figures":
+            return catalogue
+        calls.append((path.rsplit("/", 1)[-1], params))
+        if path.endswith("/figures"):
+            return {"children": [], "figures": {}}
+        raise api_client.ApiError(404, "stop")
+
+    monkeypatch.setattr(api_client, "get", get)
+    session = {"token": "t", "user": {"scope_level": "city", "scope_code": "421300"}}
+    month, lens = {"period": "last_month"}, {"period": "last_month", "hours": "lessons"}
+    overview.children_by_figure(None, SUIZHOU + "&period=last_month&hours=lessons", "zh", "devices", session)
+    assert calls == [("figures", {"keys": "devices,devices", **month}),  # no lens: asked whole
+                     ("ranking", {"figure": "devices", "order": "worst", "limit": 10, **month})]
+    calls.clear()
+    overview.children_by_figure(None, SUIZHOU + "&period=last_month&hours=lessons", "zh", "online_rate", session)
+    assert calls == [("figures", {"keys": "online_rate,devices", **month}),  # tile sizes: the period's devices
+                     ("figures", {"keys": "online_rate", **lens}),
+                     ("ranking", {"figure": "online_rate", "order": "worst", "limit": 10, **lens})]
