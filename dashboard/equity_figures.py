@@ -4,6 +4,10 @@ A coefficient of variation over a handful of schools says nothing: over one scho
 which would read as perfectly balanced. A county group with fewer than MIN_SCHOOLS_FOR_CV schools
 (or whatever the API says, see `too_few_schools`) is 样本不足 / too few schools: it is neither
 达标 nor 未达标, and its coefficients are not drawn.
+
+The bar a group is judged against is the 差异系数 target that applies to its county, as the API
+serves it from the target table (`bar`, `target`); where none is set there is no bar and no
+verdict, and the cockpit says so rather than assume the national one.
 """
 
 import plotly.graph_objects as go
@@ -14,8 +18,8 @@ from dashboard.i18n import missing, t
 GROUP_COLOURS = {"primary": ACCENT, "junior": "#a78bfa"}
 LOCALE_COLOURS = {"urban": ACCENT, "town": FAIR, "rural": "#fb923c"}
 
-# The fewest schools a coefficient of variation is judged over, until the API sends its own
-# (GroupEquity.min_schools / GroupEquity.judged, or Equity.min_schools).
+# The fewest schools a coefficient of variation is judged over, where the API does not send its own
+# (it sends GroupEquity.judged and Equity.min_schools, from EQUITY_MIN_SCHOOLS).
 MIN_SCHOOLS_FOR_CV = 5
 
 
@@ -39,10 +43,14 @@ def too_few_schools(group: dict, data: dict | None = None) -> bool:
 
 
 def verdict(group: dict, data: dict | None = None) -> str:
-    """too_few, pass, fail or no_data: what the 是否达标 column says about a county group."""
+    """too_few, no_target, pass, fail or no_data: what the 是否达标 column says about a county group."""
     if too_few_schools(group, data):
         return "too_few"
-    if group.get("passes") is None or missing(group.get("composite_cv")):
+    if missing(group.get("composite_cv")):
+        return "no_data"
+    if "bar" in group and missing(group["bar"]):
+        return "no_target"
+    if group.get("passes") is None:
         return "no_data"
     return "pass" if group["passes"] else "fail"
 
@@ -70,9 +78,10 @@ def worst_counties(counties: list[dict], limit: int, data: dict | None = None) -
 
 def composite_figure(counties: list[dict], title: str, lang: str, limit: int = 20,
                      data: dict | None = None) -> go.Figure:
-    """Each county's composite CV per school group, beside the 0.50 (primary) and 0.45 (junior) bars.
+    """Each county's composite CV per school group, beside the bars of the targets that apply (a dashed line
+    per group and bar; none where no target is set, and a note saying so).
 
-    Groups over too few schools have no bar; a note under the chart says how many were left out.
+    Groups over too few schools are not drawn; a note under the chart says how many were left out.
     """
     shown = worst_counties(counties, limit, data)
     left_out = sum(1 for _c, g in county_groups(counties, data) if too_few_schools(g, data))
@@ -81,7 +90,6 @@ def composite_figure(counties: list[dict], title: str, lang: str, limit: int = 2
         return _too_few_note(fig, left_out, data, lang)
     names = [c["name"] for c in shown]
     fig = go.Figure()
-    bars = {g["group"]: g["bar"] for c in shown for g in c["groups"]}
 
     def group_of(c: dict, group: str) -> dict | None:
         g = next((g for g in c["groups"] if g["group"] == group), None)
@@ -95,14 +103,30 @@ def composite_figure(counties: list[dict], title: str, lang: str, limit: int = 2
             marker_line={"color": [POOR if p is False else "rgba(0,0,0,0)" for p in passes], "width": 3},
             text=[f"{v:.2f}" if v is not None else "" for v in values], textposition="outside", textfont={"size": 13},
             cliponaxis=False, hovertemplate="%{x} · " + t(f"group.{group}", lang) + ": %{y:.3f}<extra></extra>"))
-    for group, bar in bars.items():
-        fig.add_hline(y=bar, line={"color": GROUP_COLOURS[group], "dash": "dash", "width": 2},
-                      annotation_text=f"{t('equity.bar', lang)} {t(f'group.{group}', lang)} ≤ {bar:.2f}",
-                      annotation_position="top right" if group == "primary" else "bottom right",
-                      annotation_font_color=GROUP_COLOURS[group])
+    drawn = [g for c in shown for g in c["groups"] if not too_few_schools(g, data)]
+    _bar_lines(fig, drawn, lang)
     fig.update_layout(barmode="group", uniformtext={"minsize": 12, "mode": "show"})
     fig.update_xaxes(tickangle=-35 if len(names) > 10 else 0)
     return _too_few_note(styled(fig, title, legend=True), left_out, data, lang)
+
+
+def _bar_lines(fig: go.Figure, groups: list[dict], lang: str) -> None:
+    """A dashed line per school group and bar the drawn groups are judged against; a note when a drawn
+    group has no target."""
+    bars = {(g["group"], g["bar"], ((g.get("target") or {}).get("comparator") or "<=")) for g in groups
+            if not missing(g.get("bar"))}
+    for group, bar, comparator in sorted(bars):
+        fig.add_hline(y=bar, line={"color": GROUP_COLOURS[group], "dash": "dash", "width": 2},
+                      annotation_text=f"{t('equity.bar', lang)} {t(f'group.{group}', lang)} "
+                                      f"{'≤' if comparator == '<=' else '≥'} {bar:.2f}",
+                      annotation_position="top right" if group == "primary" else "bottom right",
+                      annotation_font_color=GROUP_COLOURS[group])
+    unset = sorted({g["group"] for g in groups if "bar" in g and missing(g["bar"])}, reverse=True)
+    if unset:
+        text = " · ".join(f"{t(f'group.{group}', lang)} {t('targets.not_set', lang)}" for group in unset)
+        # centred above the plot: the too-few note holds the left, the legend the right
+        fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=1, xanchor="center", yanchor="bottom",
+                           showarrow=False, font={"size": 12, "color": "#9ec5ff"}, name="no_target")
 
 
 def _too_few_note(fig: go.Figure, left_out: int, data: dict | None, lang: str) -> go.Figure:

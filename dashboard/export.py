@@ -27,9 +27,10 @@ def _equity_rows(data: dict) -> list[dict]:
 
 
 def _targets_rows(data: list[dict]) -> list[dict]:
+    """One row per target and child, in league order (worst first), with the target's time left."""
     return [{"figure": p["target"]["figure"], "comparator": p["target"]["comparator"],
-             "target": p["target"]["value"], "deadline": p["target"]["deadline"], "level": c["level"],
-             "code": c["code"], "name": c["name"], "value": c["value"],
+             "target": p["target"]["value"], "deadline": p["target"]["deadline"], "days_left": p.get("days_left"),
+             "rank": c["rank"], "level": c["level"], "code": c["code"], "name": c["name"], "value": c["value"],
              "status": (c.get("target") or {}).get("status"), "gap": (c.get("target") or {}).get("gap")}
             for p in data for c in p["children"]]
 

@@ -81,22 +81,28 @@ def kinds_figure(figures: list[dict], title: str, lang: str) -> go.Figure:
 
 
 def coverage_figure(children: list[dict], targets: list[dict], title: str, lang: str) -> go.Figure:
-    """Each child's share of compulsory schools inside a community, against the yearly targets."""
+    """Each child's share of compulsory schools inside a community, against the scope's community_coverage
+    targets as the API serves them from the target table: one dashed line per target, bars coloured against
+    the highest (within ten points is fair). Without a target there is no line and no colour, and the chart
+    says no target is set."""
     rows = [c for c in children if not missing(c["figures"]["coverage_rate"])]
     if not rows:
         return empty_figure(title, lang)
     rows.sort(key=lambda c: c["figures"]["coverage_rate"])
-    bar = max((g["target"] for g in targets), default=0.8)
+    bar = max((g["value"] for g in targets), default=None)
+    bands = None if bar is None else Bands(good=bar, fair=bar - 0.1)
     rates = [c["figures"]["coverage_rate"] for c in rows]
-    bands = Bands(good=bar, fair=bar - 0.1)  # judged against the highest target: within ten points is fair
     fig = go.Figure(go.Bar(
         x=[c["name"] for c in rows], y=[r * 100 for r in rates], marker_color=[rate_colour(r, bands) for r in rates],
         customdata=[[c["level"], c["code"]] for c in rows], text=[f"{r * 100:.0f}%" for r in rates],
         textposition="outside", hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
     for goal in targets:
-        fig.add_hline(y=goal["target"] * 100, line={"dash": "dash", "color": "#9ec5ff", "width": 1.5},
-                      annotation_text=f"{goal['year_end']} ≥ {goal['target'] * 100:.0f}%",
+        fig.add_hline(y=goal["value"] * 100, line={"dash": "dash", "color": "#9ec5ff", "width": 1.5},
+                      annotation_text=f"{goal['deadline']} {goal['comparator']} {goal['value'] * 100:.0f}%",
                       annotation_position="top left", annotation_font_color="#9ec5ff")
+    if not targets:
+        fig.add_annotation(text=t("targets.not_set", lang), xref="paper", yref="paper", x=1, y=1, xanchor="right",
+                           yanchor="bottom", showarrow=False, font={"size": 12, "color": "#9ec5ff"}, name="no_target")
     fig.update_yaxes(range=[0, 115], ticksuffix="%")
     fig.update_xaxes(tickangle=-35 if len(rows) > 10 else 0)
     return styled(fig, title)

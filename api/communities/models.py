@@ -5,18 +5,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.metrics.models import OmitUnset, PeriodInfo
+from api.metrics.models import OmitUnset, PeriodInfo, TargetStatus
 from api.scopes.models import Scope, ScopeRef
 
 CommunityKind = Literal["merged", "co_built", "collaborative", "mixed"]
-
-
-class CoverageTarget(BaseModel):
-    """A policy target for the share of compulsory-education schools inside a community."""
-
-    year_end: int
-    target: float
-    met: bool | None = Field(description="null when the scope has no compulsory-education schools")
 
 
 class CoverageFigures(BaseModel):
@@ -25,7 +17,10 @@ class CoverageFigures(BaseModel):
     compulsory_schools: int = Field(description="primary, junior, nine-year schools and teaching points")
     covered_schools: int = Field(description="of which lead or member of at least one community")
     coverage_rate: float | None
-    targets: list[CoverageTarget]
+    targets: list[TargetStatus] = Field(
+        default_factory=list, description="the community_coverage targets of the target table that apply to the "
+                                          "scope (those set on the nearest scope above or on it that has any), "
+                                          "earliest deadline first, each with the scope's status and gap")
     communities: int = Field(description="communities whose lead school is in the scope")
     by_kind: dict[CommunityKind, int]
     avg_members: float | None = Field(description="member schools (lead excluded) per community")

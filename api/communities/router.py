@@ -7,6 +7,7 @@ from api.communities import service
 from api.communities.models import CommunityDetail, CommunityRow, Coverage
 from api.deps import AskedPeriod, Code, Conn, CurrentUser, PathScope
 from api.export import EXPORT_RESPONSES, ExportFormat, table_response
+from api.targets import service as targets
 
 router = APIRouter(prefix="/api/v1", tags=["communities"])
 
@@ -16,9 +17,11 @@ LIST_COLUMNS = tuple(CommunityRow.model_fields)
 @router.get("/scopes/{level}/{code}/communities/coverage", response_model=Coverage,
             summary="教联体 coverage of compulsory-education schools against the targets, with each child's")
 def coverage(scope: PathScope, conn: Conn, user: CurrentUser, period: AskedPeriod) -> Coverage:
-    """Covered share vs the 2024/2025 targets, communities by kind, size against the cap, cross-county count;
-    with `period` (or `from`/`to`) as of its end (memberships joined, communities founded by then)."""
-    return service.coverage(conn, scope, user, period)
+    """Covered share against the community_coverage targets of the target table, communities by kind, size
+    against the cap, cross-county count; with `period` (or `from`/`to`) as of its end (memberships joined,
+    communities founded by then), the targets judged on that day."""
+    answer = service.coverage(conn, scope, user, period)
+    return targets.attach_coverage(conn, answer, targets.judging_day(conn, period))
 
 
 @router.get("/scopes/{level}/{code}/communities", response_model=list[CommunityRow],

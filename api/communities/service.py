@@ -21,7 +21,6 @@ from api.communities.models import (
     CommunityRow,
     Coverage,
     CoverageFigures,
-    CoverageTarget,
     MemberRow,
 )
 from api.communities.settings import community_settings
@@ -104,10 +103,9 @@ def _coverage(schools: dict, communities: list[dict]) -> CoverageFigures:
     total, covered = schools.get("compulsory_schools", 0), schools.get("covered_schools", 0)
     rate = _ratio(covered, total)
     sizes = [c["members"] for c in communities]
+    # The targets are attached by api/targets (attach_coverage), from the target table.
     return CoverageFigures(
         compulsory_schools=total, covered_schools=covered, coverage_rate=rate,
-        targets=[CoverageTarget(year_end=year, target=target, met=None if rate is None else rate >= target)
-                 for year, target in sorted(settings.coverage_targets.items())],
         communities=len(communities), by_kind={k: sum(c["kind"] == k for c in communities) for k in COMMUNITY_KINDS},
         avg_members=round(sum(sizes) / len(sizes), 2) if sizes else None, max_members=max(sizes, default=None),
         over_cap=sum(size > settings.member_cap for size in sizes), member_cap=settings.member_cap,

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.metrics.models import OmitUnset, PeriodInfo
+from api.metrics.models import OmitUnset, PeriodInfo, TargetStatus
 from api.scopes.models import Scope, ScopeRef
 
 Group = Literal["primary", "junior"]
@@ -20,15 +20,21 @@ class IndicatorCV(BaseModel):
 
 
 class GroupEquity(BaseModel):
-    """A county's school group (primary or junior) against the national bar."""
+    """A county's school group (primary or junior) against the target that applies to it."""
 
     group: Group
     schools: int
     students: int
     indicators: list[IndicatorCV]
     composite_cv: float | None = Field(description="mean of the indicators' CVs (综合差异系数)")
-    bar: float
-    passes: bool | None
+    judged: bool = Field(description="false when the group has fewer schools than `min_schools` (样本不足): its "
+                                     "coefficient is then judged against no target")
+    bar: float | None = Field(description="the value of the target that applies to the county (equity_cv_primary "
+                                          "or equity_cv_junior in the target table); null when none is set")
+    target: TargetStatus | None = Field(None, description="that target and how the group stands against it "
+                                                          "(status no_data when not judged)")
+    passes: bool | None = Field(description="the composite coefficient meets the target; null when no target is "
+                                            "set, the group is not judged or has no coefficient")
 
 
 class CountyEquity(ScopeRef):
@@ -55,5 +61,6 @@ class Equity(OmitUnset):
     scope: Scope
     counties: list[CountyEquity]
     gap: list[LocaleGap]
+    min_schools: int = Field(description="the fewest schools a group's coefficient is judged over (EQUITY_MIN_SCHOOLS)")
     period: PeriodInfo | None = Field(None, description="the period the indicators are taken over (only with a "
                                                         "period)")

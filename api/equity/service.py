@@ -2,9 +2,11 @@
 
 For a group of schools with enrolment P_i and indicator X_i (P = sum of P_i):
 mean = sum(X_i P_i) / P,  S = sqrt(sum((P_i / P) (X_i - mean)^2)),  CV = S / mean.
-The composite coefficient is the mean of the indicators' CVs; the bar is ≤ 0.50 for
-primary and ≤ 0.45 for junior schools. Teaching points under 50 students are left out,
-as the standard does. Nine-year schools count in both groups.
+The composite coefficient is the mean of the indicators' CVs. The bar it is judged
+against (the national ≤ 0.50 primary, ≤ 0.45 junior) is a target in the target table
+(`equity_cv_primary`, `equity_cv_junior`), attached by api/targets; a group over fewer
+than EQUITY_MIN_SCHOOLS schools is not judged. Teaching points under 50 students are
+left out, as the standard does. Nine-year schools count in both groups.
 """
 
 from collections import defaultdict
@@ -14,13 +16,13 @@ from psycopg import Connection, sql
 
 from api.auth.models import User
 from api.equity.models import CountyEquity, Equity, GroupEquity, IndicatorCV, LocaleGap
+from api.equity.settings import equity_settings
 from api.metrics.models import period_info
 from api.metrics.service import period_params, rolled_up, window_params
 from api.scopes.access import bounded
 from api.scopes.models import Scope
 from core.period import Period
 
-BARS = {"primary": 0.50, "junior": 0.45}
 GROUP_STAGES = {"primary": ("primary", "nine_year", "teaching_point"), "junior": ("junior", "nine_year")}
 INDICATORS = ("boards_per_100_students", "online_rate", "use_hours_per_class_day", "mbps_per_student",
               "remote_lessons_per_class")
@@ -57,14 +59,14 @@ SELECT s.code, s.county_code, s.locale, s.stage, s.students::float AS p,
        coalesce(sum(rl.lessons), 0)::float / nullif(s.classes, 0) AS remote_lessons_per_class
 FROM school s
 LEFT JOIN device d ON d.school_code = s.code
-     AND least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(p_until)s
-LEFT JOIN (SELECT i.school_code, sum(least(coalesce(r.online_min, 0), i.device_minutes)) AS online_min,
+     AND in_service_since(d.registered_at, d.installed_on, %(tz)s) < %(p_until)s
+LEFT JOIN (SELECT i.school_code, sum(coalesce(r.online_min, 0)) AS online_min,
                   sum(i.device_minutes) AS device_minutes
            FROM (SELECT d.school_code, d.kind,
-                        sum(extract(epoch FROM %(p_until)s - greatest(%(p_start)s, least(d.registered_at,
-                            d.installed_on::timestamp AT TIME ZONE %(tz)s))) / 60.0) AS device_minutes
+                        sum(date_part('epoch', %(p_until)s - greatest(%(p_start)s,
+                            in_service_since(d.registered_at, d.installed_on, %(tz)s))) / 60.0) AS device_minutes
                  FROM device d JOIN school s ON s.code = d.school_code
-                 WHERE {where} AND least(d.registered_at, d.installed_on::timestamp AT TIME ZONE %(tz)s) < %(p_until)s
+                 WHERE {where} AND in_service_since(d.registered_at, d.installed_on, %(tz)s) < %(p_until)s
                  GROUP BY 1, 2) i
            LEFT JOIN (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min
                       FROM school_daily r JOIN school s ON s.code = r.school_code
@@ -137,9 +139,8 @@ def equity(conn: Connection, scope: Scope, user: User, now: datetime | None = No
                              groups=[_group(g, rows) for g, rows in sorted(groups.items())])
                 for code, groups in sorted(by_county.items())]
     gap_rows = conn.execute(sql.SQL(_GAP).format(values=values, pairs=_pairs()), params).fetchall()
-    if over:
-        return Equity(scope=scope, counties=counties, gap=_gap(gap_rows), period=period_info(period))
-    return Equity(scope=scope, counties=counties, gap=_gap(gap_rows))
+    answer = Equity(scope=scope, counties=counties, gap=_gap(gap_rows), min_schools=equity_settings().min_schools)
+    return answer.model_copy(update={"period": period_info(period)}) if over else answer
 
 
 def _group(group: str, rows: list[dict]) -> GroupEquity:
@@ -147,10 +148,11 @@ def _group(group: str, rows: list[dict]) -> GroupEquity:
                               cv=_round(r["cv"])) for r in sorted(rows, key=lambda r: INDICATORS.index(r["indicator"]))]
     cvs = [i.cv for i in indicators if i.cv is not None]
     composite = _round(sum(cvs) / len(cvs)) if cvs else None
-    return GroupEquity(group=group, schools=max((r["schools"] for r in rows), default=0),
-                       students=int(max((r["students"] for r in rows), default=0)), indicators=indicators,
-                       composite_cv=composite, bar=BARS[group],
-                       passes=None if composite is None else composite <= BARS[group])
+    schools = max((r["schools"] for r in rows), default=0)
+    # No bar yet: the target that applies is attached by api/targets (attach_equity).
+    return GroupEquity(group=group, schools=schools, students=int(max((r["students"] for r in rows), default=0)),
+                       indicators=indicators, composite_cv=composite,
+                       judged=schools >= equity_settings().min_schools, bar=None, passes=None)
 
 
 def _gap(rows: list[dict]) -> list[LocaleGap]:

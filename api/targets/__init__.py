@@ -1,1 +1,1 @@
-"""Targets and progress: a bar and a deadline for any figure on any scope, and who meets it."""
+"""Targets and progress: a bar and a deadline for any figure or measure on any scope, and who meets it."""

@@ -1,4 +1,5 @@
-"""教联体 Communities: coverage of compulsory schools against the targets, kinds, size, and the list."""
+"""教联体 Communities: coverage of compulsory schools against the targets of the target table, kinds, size,
+and the list."""
 
 import dash
 from dash import Input, Output, State, callback, dcc, html
@@ -40,13 +41,22 @@ def layout(**_query) -> html.Div:
     ])
 
 
+def target_tiles(targets: list[dict], lang: str) -> list:
+    """One tile per coverage target in force (from the target table): its bar and deadline, and where the
+    scope stands; a single "no target set" tile when there is none."""
+    if not targets:
+        return [tile(t("target", lang), t("targets.not_set", lang), "communities-target-none",
+                     note=t("targets.not_set.note", lang))]
+    return [tile(t("targets.by", lang).format(deadline=g["deadline"], comparator=g["comparator"],
+                                              value=fmt_rate(g["value"])),
+                 t(f"status.{g['status']}", lang), f"communities-target-{g['deadline']}", g["status"],
+                 note=None if missing(g["gap"]) or g["gap"] <= 0 else f"{t('gap', lang)} {fmt_rate(g['gap'])}")
+            for g in targets]
+
+
 def coverage_tiles(f: dict, lang: str) -> list:
-    """Coverage against each year's target, and the shape of the communities."""
-    goals = [tile(t("communities.target", lang).format(year=g["year_end"], target=fmt_rate(g["target"])),
-                  t("status.met" if g["met"] else "status.missed", lang) if g["met"] is not None else "—",
-                  f"communities-target-{g['year_end']}",
-                  "no_data" if g["met"] is None else "met" if g["met"] else "missed")
-             for g in f["targets"]]
+    """Coverage against each target in force, and the shape of the communities."""
+    goals = target_tiles(f["targets"], lang)
     return [
         tile(t("communities.coverage", lang), fmt_rate(f["coverage_rate"]), "communities-coverage-rate",
              note=f"{fmt_count(f['covered_schools'], lang)} / {fmt_count(f['compulsory_schools'], lang)}"),

@@ -1,4 +1,4 @@
-"""均衡发展 Equity: each county's coefficient of variation against the 优质均衡 bars, and the urban–rural gap."""
+"""均衡发展 Equity: each county's coefficient of variation against the 差异系数 targets, and the urban–rural gap."""
 
 import dash
 from dash import Input, Output, State, callback, dcc, html
@@ -35,15 +35,17 @@ def layout(**_query) -> html.Div:
 
 
 VERDICT_LIGHT = {"pass": ("met", "equity.pass"), "fail": ("missed", "equity.fail"),
-                 "too_few": ("no_data", "equity.too_few"), "no_data": ("no_data", "status.no_data")}
+                 "too_few": ("no_data", "equity.too_few"), "no_target": ("no_data", "targets.not_set"),
+                 "no_data": ("no_data", "status.no_data")}
 
 
 def verdict_light(group: dict, data: dict, lang: str) -> html.Span:
-    """达标 / 未达标, or 样本不足 (with why, in its tooltip) when the group has too few schools to judge."""
+    """达标 / 未达标 against the target that applies; 样本不足 (with why, in its tooltip) when the group has too
+    few schools to judge; 未设定目标 when no target is set."""
     verdict = equity_figures.verdict(group, data)
     status, key = VERDICT_LIGHT[verdict]
-    why = t("equity.too_few.note", lang).format(n=equity_figures.min_schools(group, data)) \
-        if verdict == "too_few" else None
+    why = {"too_few": t("equity.too_few.note", lang).format(n=equity_figures.min_schools(group, data)),
+           "no_target": t("targets.not_set.note", lang)}.get(verdict)
     return light(status, lang, t(key, lang), title=why)
 
 

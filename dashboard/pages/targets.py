@@ -1,4 +1,5 @@
-"""目标调度 Targets: every target that applies to the scope, and a league table of its children per target."""
+"""目标调度 Targets: every target that applies to the scope (on a figure or a measure), its time left, and a
+league table of its children per target."""
 
 from collections import Counter
 
@@ -34,19 +35,31 @@ def _tally(children: list[dict], lang: str) -> html.Div:
         html.Span([light(s, lang), html.B(f" {counts[s]}")]) for s in STATUSES if counts[s]])
 
 
+def deadline_note(progress: dict, lang: str) -> str:
+    """How long is left: days to the deadline, due today, or days past it (overdue when not met)."""
+    days = progress.get("days_left")
+    if days is None:
+        return ""
+    if days > 0:
+        return t("targets.days_left", lang).format(n=days)
+    if days == 0:
+        return t("targets.due_today", lang)
+    return t("targets.overdue" if progress.get("overdue") else "targets.closed", lang).format(n=-days)
+
+
 def target_panel(progress: dict, info: dict, base: str, lang: str) -> html.Section:
-    """A target's header (bar, deadline, standing, tally) and its league table with exports."""
+    """A target's header (bar, deadline and time left, standing, tally) and its league table with exports."""
     target, unit = progress["target"], info.get("unit", "")
     status = progress["scope_status"]
     rows = [[c["rank"], dcc.Link(c["name"], href=href("/targets", c["level"], c["code"])),
              fmt_value(c["value"], unit, lang), light((c.get("target") or {}).get("status"), lang),
              fmt_gap((c.get("target") or {}).get("gap"), unit, lang)] for c in progress["children"]]
     header = html.Div(className="target-head", children=[
-        panel_head(figure_name(info, lang), export_buttons("league", f"{base}/ranking", lang, figure=target["figure"],
-                                                           order="worst", limit=10000)),
+        panel_head(figure_name(info, lang), export_buttons("targets", f"{base}/targets", lang, target_id=target["id"])),
         html.Div(className="target-facts", children=[
             html.Span(f"{t('target', lang)} {target['comparator']} {fmt_value(target['value'], unit, lang)}"),
             html.Span(f"{t('deadline', lang)} {target['deadline']}"),
+            html.Span(deadline_note(progress, lang), id=f"targets-deadline-{target['id']}"),
             html.Span(f"{t('set_on', lang)} {target['set_on']['name']}"),
         ]),
         html.Div(className="target-standing", children=[
@@ -74,7 +87,7 @@ def refresh(_n: int | None, search: str | None, lang: str, session: dict):
     base = api_path(*requested_scope(search, session))
     scope = api_client.get(session["token"], base)
     progress = api_client.get(session["token"], f"{base}/targets")
-    catalogue = {f["key"]: f for f in api_client.get(session["token"], "/api/v1/figures")}
+    catalogue = {f["key"]: f for f in api_client.get(session["token"], "/api/v1/targets-catalogue")}
     panels = [target_panel(p, catalogue.get(p["target"]["figure"], {"key": p["target"]["figure"]}), base, lang)
               for p in progress]
     if not panels:

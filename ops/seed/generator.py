@@ -4,7 +4,8 @@ Same scale, seed and school year, same province: every random choice comes from 
 random.Random(seed), and nothing depends on today's date. "demo" keeps all 17 real
 cities and 103 counties with three schools each (twelve in each county of 随州, the demo's
 home city, so its rankings and equity have schools to compare) and at most 12 boards a school; "province" generates ~10,000 schools and ~200,000
-devices, one touch board per class.
+devices, one touch board per class. Both carry the policy targets (ops/seed/targets.py),
+set on the province; replacing the registry replaces them too.
 
 Demo accounts, all with the password ``demo-password``:
 
@@ -42,6 +43,7 @@ from ops.seed.schools import (
     county_schools,
     school_devices,
 )
+from ops.seed.targets import policy_targets
 
 __all__ = ["COMPULSORY", "DEMO_PASSWORD", "Registry", "RegistryNotEmptyError", "generate", "load", "seed_database"]
 
@@ -64,6 +66,7 @@ COLUMNS = {
     "remote_lesson": ("id", "kind", "subject", "main_device_id", "community_code", "weekday", "starts_at",
                       "ends_at", "valid_from", "valid_until"),
     "remote_lesson_receiver": ("lesson_id", "device_id", "class_name"),
+    "target": ("scope_level", "scope_code", "figure", "comparator", "value", "deadline", "note", "set_by"),
 }
 
 
@@ -87,6 +90,7 @@ class Registry:
     calendar_day: list[tuple] = field(default_factory=list)
     remote_lesson: list[tuple] = field(default_factory=list)
     remote_lesson_receiver: list[tuple] = field(default_factory=list)
+    target: list[tuple] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Rows per table."""
@@ -106,6 +110,7 @@ def generate(scale: Scale = "demo", seed: int = 2024, school_year: int = 2026) -
     reg.calendar_day.extend(calendar_days())
     _users(rng, reg, schools)
     _ops_teams(reg)
+    reg.target.extend(policy_targets(hubei.PROVINCE[0], school_year))
     return reg
 
 

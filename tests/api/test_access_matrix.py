@@ -20,6 +20,7 @@ SCOPE_FREE = {
     ("GET", "/api/v1/auth/me"): "the caller's own user",
     ("POST", "/api/v1/auth/logout"): "the caller's own token",
     ("GET", "/api/v1/figures"): "the catalogue of figure definitions",
+    ("GET", "/api/v1/targets-catalogue"): "the keys a target can be set on (definitions, no data)",
     ("GET", "/api/v1/patrol/rules"): "province-wide rule defaults (configuration, no data)",
     ("GET", "/api/v1/auth/locks"): "admin-only, filtered to the caller's scope inside",
     ("PATCH", "/api/v1/patrol/rules/{rule_id}"): "admin-only configuration",

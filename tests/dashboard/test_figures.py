@@ -137,10 +137,13 @@ def test_lesson_and_community_figures():
                                                           "opening_rate": None}]
     fig = lesson_figures.weekly_figure(weeks, "周", "zh")
     assert list(fig.data[0].x) == ["2026-W47"] and list(fig.data[3].y) == [80.0]
-    coverage = lesson_figures.coverage_figure(
-        [{"level": "county", "code": "1", "name": "甲", "figures": {"coverage_rate": 0.6}}],
-        [{"year_end": 2024, "target": 0.7, "met": False}, {"year_end": 2025, "target": 0.8, "met": False}], "入体率", "zh")
+    children = [{"level": "county", "code": "1", "name": "甲", "figures": {"coverage_rate": 0.6}}]
+    goals = [{"value": 0.7, "comparator": ">=", "deadline": "2024-12-31", "status": "missed", "gap": 0.1},
+             {"value": 0.8, "comparator": ">=", "deadline": "2025-12-31", "status": "missed", "gap": 0.2}]
+    coverage = lesson_figures.coverage_figure(children, goals, "入体率", "zh")
     assert sorted(s.y0 for s in coverage.layout.shapes) == [70.0, 80.0]
+    unset = lesson_figures.coverage_figure(children, [], "入体率", "zh")  # no target: no line, and it says so
+    assert unset.layout.shapes == () and [a.name for a in unset.layout.annotations] == ["no_target"]
     ring = lesson_figures.community_kinds_figure({"merged": 2, "co_built": 0, "mixed": 1}, "类型", "zh").data[0]
     assert list(ring.labels) == ["融合型", "融合+共建"]
 
