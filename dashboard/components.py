@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode
 
+import dash
 from dash import dcc, html
 
 from dashboard.api_client import ApiError
@@ -131,3 +132,14 @@ def which_link(level: str, code: str, figure: str, lang: str, link_id: str) -> d
     """"Which schools?": the page listing the schools behind a scope's figure, for the URL's period."""
     return dcc.Link(t("which.schools", lang), href=href("/schools", level, code, figure=figure), id=link_id,
                     className="which-link", style={"color": "#7fd3ff", "fontSize": "14px", "whiteSpace": "nowrap"})
+
+
+def turned_page(prefix: str, page: int) -> int:
+    """The page a list shows after a click on its `{prefix}-next` / `{prefix}-prev` button, or its first
+    page after any other change (a filter, the order, the URL)."""
+    trigger = dash.ctx.triggered_id
+    if trigger == f"{prefix}-next":
+        return page + 1
+    if trigger == f"{prefix}-prev":
+        return max(1, page - 1)
+    return 1

@@ -16,6 +16,7 @@ from dashboard.components import (
     period_label,
     table,
     tile,
+    turned_page,
 )
 from dashboard.figures import GRADE_STATUS, Bands, bands_of, rate_colour
 from dashboard.i18n import DEFAULT_LANG, fmt_count, fmt_number, fmt_rate, fmt_time, local_time, t
@@ -202,12 +203,7 @@ def session_words(lang: str):
           Input("url", "search"), State("lessons-page", "data"), prevent_initial_call=True)
 def turn_sessions_page(_prev, _next, _day, _kind, _status, _search, page: int):
     """Next or previous page of sessions; back to the first when a filter or the URL changes."""
-    trigger = dash.ctx.triggered_id
-    if trigger == "lessons-next":
-        return page + 1
-    if trigger == "lessons-prev":
-        return max(1, page - 1)
-    return 1
+    return turned_page("lessons", page)
 
 
 @callback(

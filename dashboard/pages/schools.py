@@ -13,7 +13,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import api_client, figures
-from dashboard.components import export_buttons, panel, period_label, table
+from dashboard.components import export_buttons, panel, period_label, table, turned_page
 from dashboard.i18n import (
     DEFAULT_LANG,
     NO_DATA,
@@ -157,12 +157,7 @@ def keep_list(order: str | None, text: str | None, search: str | None) -> str:
           State("schools-page", "data"), prevent_initial_call=True)
 def turn_page(_prev: int, _next: int, _order, _search, _url, page: int):
     """Next or previous page; back to the first page when the order, the filter or the URL changes."""
-    trigger = dash.ctx.triggered_id
-    if trigger == "schools-next":
-        return page + 1
-    if trigger == "schools-prev":
-        return max(1, page - 1)
-    return 1
+    return turned_page("schools", page)
 
 
 @callback(
