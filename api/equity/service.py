@@ -70,12 +70,12 @@ LEFT JOIN (SELECT i.school_code, sum(coalesce(r.online_min, 0)) AS online_min,
                  GROUP BY 1, 2) i
            LEFT JOIN (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min
                       FROM school_daily r JOIN school s ON s.code = r.school_code
-                      WHERE {where} AND r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2) r
+                      WHERE {where} AND r.bucket >= %(p_start)s AND r.bucket <= %(p_last_day)s GROUP BY 1, 2) r
                   ON r.school_code = i.school_code AND r.kind = i.kind
            GROUP BY 1) o ON o.school_code = s.code
 LEFT JOIN (SELECT r.school_code, sum(r.active_use_s) AS use_s
            FROM school_daily r JOIN school s ON s.code = r.school_code
-           WHERE {where} AND r.kind = 'board' AND r.bucket >= %(p_start)s AND r.bucket < %(p_end)s
+           WHERE {where} AND r.kind = 'board' AND r.bucket >= %(p_start)s AND r.bucket <= %(p_last_day)s
            GROUP BY 1) u ON u.school_code = s.code
 LEFT JOIN (SELECT r.device_id, count(*) AS lessons FROM remote_lesson_receiver r
            JOIN remote_lesson l ON l.id = r.lesson_id

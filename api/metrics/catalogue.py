@@ -12,7 +12,9 @@ Asked over a period (`period=`/`from=`/`to=`, core/period.py), a figure answers 
 `over` formula instead: the same shape (a numerator and a denominator per child, combined
 the same way), read from the rollups over the period's days. Its parameters are the
 period's `%(p_start)s`, `%(p_end)s` (local midnights), `%(p_until)s` (what it runs up to),
-`%(p_minutes)s` (minutes from start to until) and `%(p_school_days)s` (school days begun).
+`%(p_minutes)s` (minutes from start to until), `%(p_school_days)s` (school days begun) and
+`%(p_last_day)s` (the local midnight of the last day begun: no day after it counts, even where a
+device's clock ran ahead into tomorrow).
 
 Asked through the lesson-hours lens (`hours=lessons`), a figure that has one answers with its
 `lessons` formula: the same numerator and denominator, counting only the lesson hours of the
@@ -112,7 +114,7 @@ roll AS (SELECT r.school_code, r.kind, sum(r.online_minutes) AS online_min, sum(
                 sum(r.loss_avg * r.online_minutes) AS loss_w,
                 sum(r.online_minutes) FILTER (WHERE r.loss_avg IS NOT NULL) AS loss_n
          FROM school_daily r JOIN sc ON sc.code = r.school_code
-         WHERE r.bucket >= %(p_start)s AND r.bucket < %(p_end)s GROUP BY 1, 2),""" + _PERIOD_KEYS  # noqa: S608
+         WHERE r.bucket >= %(p_start)s AND r.bucket <= %(p_last_day)s GROUP BY 1, 2),""" + _PERIOD_KEYS  # noqa: S608
 
 # Over a period, per device in service at its end: whether it sent anything, was used, streamed or
 # recorded on any of the period's days. Only for figures that count devices by their own history;
@@ -123,13 +125,13 @@ WITH sc AS (SELECT s.code, {child} AS child FROM school s WHERE {where})
 SELECT dev.child AS child, {columns}
 FROM (SELECT d.kind, sc.child,
              EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
-                     AND r.bucket < %(p_end)s AND r.readings > 0) AS seen,
+                     AND r.bucket <= %(p_last_day)s AND r.readings > 0) AS seen,
              EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
-                     AND r.bucket < %(p_end)s AND r.active_use_s > 0) AS used,
+                     AND r.bucket <= %(p_last_day)s AND r.active_use_s > 0) AS used,
              EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
-                     AND r.bucket < %(p_end)s AND r.streaming_minutes > 0) AS streamed,
+                     AND r.bucket <= %(p_last_day)s AND r.streaming_minutes > 0) AS streamed,
              EXISTS (SELECT 1 FROM device_daily r WHERE r.device_id = d.id AND r.bucket >= %(p_start)s
-                     AND r.bucket < %(p_end)s AND r.recording_minutes > 0) AS recorded
+                     AND r.bucket <= %(p_last_day)s AND r.recording_minutes > 0) AS recorded
       FROM device d JOIN sc ON sc.code = d.school_code
       WHERE in_service_since(d.registered_at, d.installed_on, %(tz)s) < %(p_until)s) dev
 GROUP BY 1

@@ -2,7 +2,6 @@
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
-from time import monotonic
 from typing import Literal
 
 from psycopg import Connection, sql
@@ -20,16 +19,19 @@ from core.scope import child_key
 from core.settings import platform_settings
 from rollups.school_now import ensure_fresh
 
-_CALENDAR_TTL_S = 300.0
-_calendar: dict = {}  # the calendar changes a few times a year: keep it for a few minutes
+_calendar: dict = {}  # the calendar as last read, with its fingerprint
+# A fingerprint of calendar_day (a few hundred rows): any edit changes it, so a figure never judges
+# school days by a calendar older than the one the rollups' lesson totals were summed by.
+_FINGERPRINT = "SELECT count(*) AS n, coalesce(sum(hashtext(day::text || is_school_day::text)), 0) AS h FROM calendar_day"
 
 
 def school_calendar(conn: Connection) -> SchoolCalendar:
-    """The school calendar, re-read at most every few minutes."""
-    cache = _calendar
-    if not cache or monotonic() - cache["at"] > _CALENDAR_TTL_S:
-        cache.update(at=monotonic(), calendar=load_calendar(conn, platform_settings().timezone))
-    return cache["calendar"]
+    """The school calendar, read again whenever calendar_day has changed."""
+    row = conn.execute(_FINGERPRINT).fetchone()
+    mark = (row["n"], row["h"]) if isinstance(row, dict) else tuple(row)
+    if _calendar.get("mark") != mark:
+        _calendar.update(mark=mark, calendar=load_calendar(conn, platform_settings().timezone))
+    return _calendar["calendar"]
 
 
 def forget_calendar() -> None:

@@ -106,7 +106,7 @@ def has_trend(key: str) -> bool:
 _TREND_OVER = """
 SELECT {bucket} AS bucket, {num} AS num
 FROM {rollup} r JOIN school s ON s.code = r.school_code
-WHERE {where} AND r.bucket >= %(start)s AND r.bucket < %(end)s {kind}
+WHERE {where} AND r.bucket >= %(start)s AND r.bucket < %(end)s AND r.bucket < %(until)s {kind}
 GROUP BY 1 ORDER BY 1
 """
 
@@ -165,16 +165,38 @@ def trend_over(conn: Connection, scope: Scope, user: User, key: str, bucket: str
     device_kind = sql.SQL("AND d.kind = %(kind)s") if source.kind else sql.SQL("")
     since = [r["since"] for r in conn.execute(sql.SQL(_IN_SERVICE).format(where=where, kind=device_kind), params)]
     minutes = _lesson_minutes(cal) if lessons else _minutes
+    found = {r["bucket"]: r["num"] for r in rows}
     points = []
-    for r in rows:
-        lo = max(r["bucket"], period.start)
-        hi = min(_bucket_end(bucket, r["bucket"], cal.tz), period.until)
-        num = None if r["num"] is None else float(r["num"])
+    for start in _buckets(bucket, period, cal, lessons, params):
+        lo = max(start, period.start)
+        hi = min(_bucket_end(bucket, start, cal.tz), period.until)
         den = _denominator_over(source, bucket, since, lo, hi, period, cal, minutes)
+        if start in found:
+            num = None if found[start] is None else float(found[start])
+        else:  # no rollups in it: nothing online, used or recorded, where there was anything to be
+            in_service = any(s < hi for s in since)
+            num = 0.0 if (den if source.den else in_service and source.aggregate == "sum") else None
         value = (num / den if den else None) if source.den else num
-        points.append(TrendPoint(bucket=r["bucket"], num=num, den=den,
-                                 value=None if value is None else round(value, 4)))
+        points.append(TrendPoint(bucket=start, num=num, den=den, value=None if value is None else round(value, 4)))
     return points
+
+
+def _buckets(bucket: str, period: Period, cal, lessons: bool, params: dict) -> list[datetime]:
+    """Every bucket of the period up to `until` (through the lens: lesson hours, or school days), so a
+    bucket without rollups is a point of its own, as the figure asked over it would be."""
+    if bucket == "hour":
+        if lessons:
+            return list(params["l_hours"])
+        hours = []
+        at = period.start
+        while at < period.until:
+            hours.append(at)
+            at += timedelta(hours=1)
+        return hours
+    days = [d for d in period.dates(upto=period.elapsed_last) if not lessons or cal.is_school_day(d)]
+    if bucket == "week":
+        days = sorted({d - timedelta(days=d.isoweekday() - 1) for d in days})
+    return [datetime.combine(d, time(), cal.tz).astimezone(UTC) for d in days]
 
 
 def _minutes(lo: datetime, hi: datetime) -> float:

@@ -141,6 +141,14 @@ def targetable() -> list[Targetable]:
     return figures + measures
 
 
+def _dispatched_from_above(user: User, level: str, code: str, action: str) -> None:
+    """Targets are dispatched downwards: a scope's own targets are set and withdrawn by the level above
+    (the province sets its own, an admin any); 403 otherwise."""
+    own = (level, code) == (user.scope_level, user.scope_code)
+    if own and level != "province" and user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"targets are {action} by the level above")
+
+
 def create(conn: Connection, user: User, scope: Scope, body: TargetIn) -> Target:
     """Set a target on a scope the user manages (their role checked by the route); audited."""
     if body.figure not in TARGETABLE:
@@ -149,10 +157,7 @@ def create(conn: Connection, user: User, scope: Scope, body: TargetIn) -> Target
     if measure is not None and body.comparator != measure.comparator:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"{body.figure}: {measure.better} is better, so its target takes {measure.comparator}")
-    own = (scope.level, scope.code) == (user.scope_level, user.scope_code)
-    if own and scope.level != "province" and user.role != "admin":
-        # Targets are dispatched downwards; only the top level sets its own.
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "targets are set by the level above")
+    _dispatched_from_above(user, scope.level, scope.code, "set")
     row = conn.execute(
         "INSERT INTO target (scope_level, scope_code, figure, comparator, value, deadline, note, set_by) "
         "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (scope_level, scope_code, figure, deadline) DO UPDATE "
@@ -188,6 +193,7 @@ def delete(conn: Connection, user: User, target_id: int) -> None:
     """Withdraw a target set on a scope the user manages (their role checked by the route); audited."""
     target = get(conn, user, target_id)
     resolve(conn, user, target.set_on.level, target.set_on.code)  # only within the user's own scope
+    _dispatched_from_above(user, target.set_on.level, target.set_on.code, "withdrawn")
     conn.execute("DELETE FROM target WHERE id = %s", (target_id,))
     audit.record(conn, user, "target.delete", f"{target.set_on.level}:{target.set_on.code}",
                  target.model_dump(mode="json"))

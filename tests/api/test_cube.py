@@ -11,6 +11,7 @@ calendar change, after which the answer is still the per-school one.
 
 from datetime import datetime, time, timedelta
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -156,3 +157,13 @@ def test_every_period_template_with_a_twin_is_cubed():
         assert key in _cubed("period")
     assert "network_poor_loss_share" not in _cubed("period")  # a share of schools needs each school
     assert set(_cubed("lessons")) == {k for k, f in FIGURES.items() if f.lessons}
+
+
+def test_a_school_sits_in_its_countys_city(db, registry):
+    """The counties' totals place a school by its county, the schools' rows by its own city: they may not differ."""
+    for city, county in AREAS:
+        registry.area(city=city, county=county, names=("湖北省", f"市{city}", f"县{county}"))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        registry.school(county="421303", city="420100")
+    school = registry.school(county="420102")
+    assert db.execute("SELECT city_code FROM school WHERE code = %s", (school,)).fetchone()["city_code"] == "420100"

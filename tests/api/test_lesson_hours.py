@@ -110,10 +110,11 @@ def test_a_ranking_and_a_trend_through_the_lens(api, lens):
     params = {"figure": "board_online_rate", "from": holiday.isoformat(), "to": day.isoformat(), "hours": "lessons"}
     hourly = api.get("/api/v1/scopes/county/421303/trend", headers=headers, params=params | {"bucket": "hour"}).json()
     local_hours = {datetime.fromisoformat(p["bucket"]).astimezone(LOCAL).hour: p for p in hourly["points"]}
-    assert set(local_hours) == {8, 14}  # the holiday's 08:00 and the school day's 07, 12, 20 are not lesson hours
+    # the school day's lesson hours, each a point (the holiday has none; 07, 12 and 20 are not lesson hours)
+    assert set(local_hours) == set(LESSON_HOURS)
     assert all(datetime.fromisoformat(p["bucket"]).astimezone(LOCAL).date() == day for p in hourly["points"])
     assert local_hours[8]["value"] == pytest.approx(0.5) and local_hours[14]["value"] == pytest.approx(1.0)
-    assert set(local_hours) <= set(LESSON_HOURS)
+    assert {h: p["value"] for h, p in local_hours.items() if h not in (8, 14)} == dict.fromkeys((9, 10, 11, 15, 16, 17), 0.0)
 
     daily = api.get("/api/v1/scopes/county/421303/trend", headers=headers, params=params | {"bucket": "day"}).json()
     values = {datetime.fromisoformat(p["bucket"]).astimezone(LOCAL).date(): p["value"] for p in daily["points"]}

@@ -377,7 +377,9 @@ def test_a_trend_over_a_period_agrees_with_the_figure_of_each_day(api, province)
         headers=headers).json()
     assert trend["period"]["from"] == first.isoformat()
     points = {datetime.fromisoformat(p["bucket"]).astimezone(LOCAL).date(): p for p in trend["points"]}
-    assert set(points) == {first, last}
+    # every day of the range is a point, those without rollups too (nothing online: 0 of the devices' minutes)
+    assert set(points) == {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    assert points[first + timedelta(days=1)]["value"] == 0.0
     for day, point in points.items():
         figure = ask(api, headers, "province/420000", **{"from": day.isoformat(), "to": day.isoformat()},
                      keys="online_rate")["figures"]["online_rate"]

@@ -244,6 +244,15 @@ def test_a_county_manager_sets_no_target_on_a_county(api, bureau):
     assert api.post(f"/api/v1/scopes/school/{school}/targets", json=body, headers=zengdu).status_code == 201
 
 
+def test_a_county_manager_cannot_withdraw_the_target_the_city_dispatched(api, bureau):
+    body = {"figure": "community_coverage", "value": 0.9, "deadline": later()}
+    dispatched = api.post(f"/api/v1/scopes/county/{ZENGDU}/targets", json=body, headers=login(api, "suizhou")).json()
+    refused = api.delete(f"/api/v1/targets/{dispatched['id']}", headers=login(api, "zengdu"))
+    assert refused.status_code == 403 and "level above" in refused.json()["detail"]
+    assert api.get(f"/api/v1/targets/{dispatched['id']}", headers=login(api, "zengdu")).status_code == 200
+    assert api.delete(f"/api/v1/targets/{dispatched['id']}", headers=login(api, "suizhou")).status_code == 204
+
+
 def test_no_target_no_line_no_verdict(api, bureau):
     headers = login(api, "suizhou")
     assert api.get(f"/api/v1/scopes/city/{SUIZHOU}/targets", headers=headers).json() == []
