@@ -193,6 +193,47 @@ _RECOUNT = "SELECT county_cum_refresh(%(counties)s, %(from_date)s::date::timesta
 _RECOUNTED = "DELETE FROM county_cum_stale WHERE county_code = ANY(%(counties)s) AND from_date >= %(from_date)s::date"
 
 
+_STALE_SCHOOLS = "SELECT from_date::text AS from_date, array_agg(school_code) AS schools FROM school_rollup_stale GROUP BY 1"
+# From the local midnight of from_date, which may be -infinity: kept in SQL, as no Python date holds it.
+_REBUILD = (
+    "DELETE FROM school_hourly WHERE school_code = ANY(%(schools)s) "
+    "AND bucket >= %(from_date)s::date::timestamp AT TIME ZONE %(tz)s",
+    "DELETE FROM school_daily WHERE school_code = ANY(%(schools)s) "
+    "AND bucket >= %(from_date)s::date::timestamp AT TIME ZONE %(tz)s",
+    "CREATE TEMP TABLE rebuild_hours AS SELECT h.device_id, h.bucket FROM device_hourly h JOIN device d "
+    "ON d.id = h.device_id WHERE d.school_code = ANY(%(schools)s) "
+    "AND h.bucket >= %(from_date)s::date::timestamp AT TIME ZONE %(tz)s",
+    "CREATE TEMP TABLE rebuild_days AS SELECT h.device_id, h.bucket AS day FROM device_daily h JOIN device d "
+    "ON d.id = h.device_id WHERE d.school_code = ANY(%(schools)s) "
+    "AND h.bucket >= %(from_date)s::date::timestamp AT TIME ZONE %(tz)s",
+)
+_REBUILT = ("SELECT county_cum_mark(ARRAY(SELECT DISTINCT county_code FROM school WHERE code = ANY(%(schools)s)), "
+            "%(from_date)s::date)")
+
+
+def rebuild_stale_schools(cur, tz: str) -> int:
+    """Recompute the school rollups a registry change made stale (school_rollup_stale, sql/026) from the
+    device rollups, and mark their counties' totals for recounting; how many schools."""
+    rebuilt = 0
+    for row in cur.execute(_STALE_SCHOOLS).fetchall():
+        args = {"schools": row["schools"] if isinstance(row, dict) else row[1],
+                "from_date": row["from_date"] if isinstance(row, dict) else row[0], "tz": tz,
+                "lesson_hours": list(LESSON_HOURS)}
+        for statement in _REBUILD:
+            cur.execute(statement, args)
+        cur.execute(_SCHOOLS.format(target="school_hourly", source="device_hourly", keys="k.bucket",
+                                    touched="rebuild_hours", in_service=_IN_SERVICE), args)
+        cur.execute(_SCHOOLS.format(target="school_daily", source="device_daily", keys="k.day",
+                                    touched="rebuild_days", in_service=""), args)
+        cur.execute(_FROM_HOURS.format(key="k.day", touched="rebuild_days"), args)
+        cur.execute("DROP TABLE rebuild_hours, rebuild_days")
+        cur.execute(_REBUILT, args)
+        cur.execute("DELETE FROM school_rollup_stale WHERE school_code = ANY(%(schools)s) "
+                    "AND from_date >= %(from_date)s::date", args)
+        rebuilt += len(args["schools"])
+    return rebuilt
+
+
 def recount_counties(cur, tz: str, *, everything: bool = False) -> int:
     """Recompute the county totals something else made stale (a school moved, the calendar changed),
     or, with `everything`, every county's from the start (after a bulk load); how many counties."""
@@ -269,6 +310,7 @@ def refresh(conn: psycopg.Connection, tz: str | None = None, margin: str = MARGI
             for statement in (_BOARD, _RECORDER, _GATEWAY):
                 cur.execute(statement + _UPSERT.format(sets=_sets(_HOURLY_COLUMNS)), params)
             _days_and_schools(cur, params, _daily_sql())
+        rebuild_stale_schools(cur, tz)
         recount_counties(cur, tz)
         cur.execute(_SAVE_WATERMARK, params)
     return {"device_hours": touched, "upto": params["upto"]}
@@ -335,6 +377,7 @@ def _school_rollups(cur, params: dict) -> int:
     touched = cur.execute("SELECT count(*) AS n FROM touched").fetchone()["n"]
     if touched:
         _days_and_schools(cur, params, _daily_sql()[:1])
+    rebuild_stale_schools(cur, params["tz"])
     recount_counties(cur, params["tz"])
     cur.execute(_SAVE_WATERMARK, params)
     return touched

@@ -167,3 +167,37 @@ def test_a_school_sits_in_its_countys_city(db, registry):
         registry.school(county="421303", city="420100")
     school = registry.school(county="420102")
     assert db.execute("SELECT city_code FROM school WHERE code = %s", (school,)).fetchone()["city_code"] == "420100"
+
+
+def test_registry_changes_after_the_rollups_reach_the_past(db, registry):
+    """A device removed, moved to another city's school, or found installed later than its readings: the
+    schools' rollups are recomputed on the next round, and both paths say what the readings now mean."""
+    for city, county in AREAS:
+        registry.area(city=city, county=county, names=("湖北省", f"市{city}", f"县{county}"))
+    here, there = registry.school(county="421303"), registry.school(county="420102")
+    a, b = registry.device(here), registry.device(here)
+    day = TODAY - timedelta(days=3)
+    start = datetime.combine(day, time(9), LOCAL)
+    for dev in (a, b):
+        _insert(db, "board", [(dev, start + timedelta(minutes=m), 1000 + 60 * m) for m in range(60)])
+    refresh(db, TZ, margin="0 seconds")
+    period = {"from_": day, "to": day}
+
+    def online(level: str, code: str) -> tuple:
+        scope = resolve(db, ADMIN, level, code)
+        got = [service.compute(db, scope, ADMIN, ["board_online_rate"], period=parse_period(**period, tz=TZ),
+                               use_cube=cube).figures["board_online_rate"] for cube in (True, False)]
+        assert (got[0].num, got[0].den) == (got[1].num, got[1].den), (level, code, got)
+        return got[0].num, got[0].den
+
+    assert online("province", "420000") == (120, 2 * 1440)
+    db.execute("DELETE FROM device WHERE id = %s", (b,))
+    refresh(db, TZ, margin="0 seconds")
+    assert online("province", "420000") == (60, 1440)  # B's readings left with B
+    db.execute("UPDATE device SET school_code = %s WHERE id = %s", (there, a))
+    refresh(db, TZ, margin="0 seconds")
+    assert not online("city", "421300")[0] and online("city", "420100") == (60, 1440)  # its past went along
+    db.execute("UPDATE device SET installed_on = %s WHERE id = %s", (TODAY + timedelta(days=1), a))
+    refresh(db, TZ, margin="0 seconds")  # in service from its registration, now: that day's readings are no one's
+    assert not online("province", "420000")[0]
+    assert db.execute("SELECT count(*) AS n FROM school_rollup_stale").fetchone()["n"] == 0
