@@ -15,6 +15,7 @@ from api.devices.router import router as devices_router
 from api.equity.router import router as equity_router
 from api.errors import install as install_error_handlers
 from api.errors import problem_response, problem_schemas
+from api.ingest_push.router import router as ingest_push_router
 from api.inputs import JSON_VALUE_SCHEMA
 from api.lessons.router import router as lessons_router
 from api.metrics.members_router import router as members_router
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 PUBLIC_ROUTES = {"/api/v1/auth/token"}
 ROUTERS = (auth_router, patrol_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
-           lessons_router, communities_router, members_router)
+           lessons_router, communities_router, members_router, ingest_push_router)
 
 
 @asynccontextmanager

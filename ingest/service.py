@@ -22,15 +22,15 @@ from psycopg_pool import ConnectionPool
 from core import contract, device_state
 from core.contract import Channel
 from core.db import open_pool, transaction
+from core.flood_limit import DeviceRateLimit
 from core.health import HealthServer
 from core.mqtt import LinkOptions, MqttLink
 from core.process import wait_for_shutdown
 from core.settings import PlatformSettings
-from ingest.decode import ClockPolicy, Record, Rejected, decode
-from ingest.limits import DeviceRateLimit
+from core.telemetry_decode import ClockPolicy, Record, Rejected, decode
+from core.telemetry_write import RETRYABLE, store_batch
 from ingest.settings import IngestSettings
 from ingest.spool import Spool, Spooled
-from ingest.writer import RETRYABLE, store_batch
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ class IngestSettings(BaseSettings):
     skew_flag_s: int = 300  # device time this far in the future is flagged
     max_future_s: int = 3600  # further in the future: dead-lettered
     max_past_s: int = 7 * 86400  # older than this: dead-lettered
-    # Flood limit per device (see ingest/limits.py); a rate of 0 turns it off. With
+    # Flood limit per device (see core/flood_limit.py); a rate of 0 turns it off. With
     # several workers on a share group each keeps its own buckets.
     device_rate_per_s: float = 2.0
     device_burst: int = 1200

@@ -186,6 +186,25 @@ def broker_auth(
         print(f"asked broker process {reload_pid} to reload them")
 
 
+@app.command("vendor-key")
+def vendor_key(vendor: Annotated[str, typer.Argument(help="the vendor, as registered in device.vendor")],
+               revoke: Annotated[bool, typer.Option(help="revoke the vendor's keys instead")] = False) -> None:
+    """Issue a key for a vendor platform's HTTP push (printed once; only its hash is kept), or revoke its keys."""
+    import getpass
+
+    import psycopg
+
+    from api.ingest_push.service import issue_key, revoke_keys
+
+    who = f"cli:{getpass.getuser()}"
+    with psycopg.connect(platform_settings().require_database_url()) as conn:
+        if revoke:
+            typer.echo(f"revoked {revoke_keys(conn, vendor, who)} key(s) of {vendor}")
+            return
+        key = issue_key(conn, vendor, who)
+    typer.echo(f"X-Vendor-Key for {vendor} (shown once, keep it secret):\n{key}")
+
+
 @app.command("backup")
 def backup_command(out: Annotated[Path, typer.Argument(help="dump file to write")],
                    raw: Annotated[bool, typer.Option(help="include raw telemetry (large)")] = False) -> None:

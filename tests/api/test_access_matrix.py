@@ -27,6 +27,7 @@ SCOPE_FREE = {
     ("POST", "/api/v1/lessons/match"): "counts bounded by the caller's scope inside",
     ("POST", "/api/v1/lessons/timetable"): "each row's devices checked against the caller's scope",
     ("POST", "/api/v1/lessons/timetable/upload"): "each row's devices checked against the caller's scope",
+    ("POST", "/api/v1/ingest/{channel}"): "a vendor platform's key, not a user's token: bounded by the vendor's devices",
 }
 # Routes only an administrator may use: any other role is refused (403) before the scope is looked at.
 ADMIN_ONLY = {("DELETE", "/api/v1/auth/locks/{username}")}
@@ -77,7 +78,7 @@ def foreign(registry):
     registry.user("wuhan-viewer", "city", "420100", role="viewer")
     return {"{username}": "wuhan-viewer", "{level}": "city", "{code}": "420100", "{device_id}": device, "{command_id}": command,
             "{alert_id}": str(alert), "{order_id}": str(order), "{target_id}": str(target),
-            "{round_id}": str(round_id), "{rule_id}": "device_offline", "communities/{code}": "C42010201"}
+            "{round_id}": str(round_id), "{rule_id}": "device_offline", "{channel}": "telemetry", "communities/{code}": "C42010201"}
 
 
 def _path(path: str, values: dict) -> str:

@@ -10,7 +10,7 @@ import pytest
 from core import contract
 from core.contract import Channel
 from core.settings import PROJECT_ROOT
-from ingest.decode import ClockPolicy, Record, decode
+from core.telemetry_decode import ClockPolicy, Record, decode
 
 DOC = PROJECT_ROOT / "docs" / "mqtt-contract.md"
 

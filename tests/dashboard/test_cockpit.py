@@ -163,7 +163,7 @@ def test_a_city_user_cannot_reach_another_city(cockpit):
     assert "404" in cockpit.wait_text("equity-error-message", lambda s: "404" in s)
 
 
-def _downloaded(folder, suffix: str, timeout: float = 15):
+def _downloaded(folder, suffix: str, timeout: float = 45):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         files = list(folder.glob(f"*.{suffix}"))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.decode import ClockPolicy, Record, Rejected, decode
+from core.telemetry_decode import ClockPolicy, Record, Rejected, decode
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 POLICY = ClockPolicy(timedelta(minutes=5), timedelta(hours=1), timedelta(days=7))

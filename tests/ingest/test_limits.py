@@ -1,6 +1,6 @@
 """The per-device flood limit on its own: burst, refill by device time, forgetting idle devices."""
 
-from ingest.limits import DeviceRateLimit
+from core.flood_limit import DeviceRateLimit
 
 
 def test_a_burst_passes_then_the_rate_holds():

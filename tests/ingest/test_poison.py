@@ -22,8 +22,8 @@ from core.contract import Channel
 from core.db import open_pool
 from core.mqtt import release
 from core.settings import parse_mqtt_url
-from ingest.decode import ClockPolicy, Record, Rejected, decode
-from ingest.writer import store_batch
+from core.telemetry_decode import ClockPolicy, Record, Rejected, decode
+from core.telemetry_write import store_batch
 from tests.fixtures.devices import wait_for
 
 POLICY = ClockPolicy(timedelta(minutes=5), timedelta(hours=1), timedelta(days=7))

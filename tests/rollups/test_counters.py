@@ -109,8 +109,8 @@ def test_whatever_a_counter_does_an_hour_counts_at_most_the_time_that_passed(db,
 def test_through_the_ingest_one_batch_out_of_order_is_judged_in_device_time(db, registry, school, database_url):
     """The ingest's own write: a batch holding the jump, shuffled, and redelivered whole."""
     from core.db import open_pool
-    from ingest.decode import ClockPolicy, decode
-    from ingest.writer import store_batch
+    from core.telemetry_decode import ClockPolicy, decode
+    from core.telemetry_write import store_batch
 
     board = registry.device(school, kind="board")
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 from core import device_state
 from core.db import transaction
 from core.storable import storable
-from ingest.decode import ACK_TABLE, COLUMNS, Record, Rejected
+from core.telemetry_decode import ACK_TABLE, COLUMNS, Record, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ _KIND_OF_TABLE = {"board_telemetry": "board", "recorder_telemetry": "recorder",
 # Errors that say the database is away or busy: the batch is kept and tried again.
 # Any other database error is about the data, and the batch is split to find the rows.
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
-_DATA_ERRORS = (psycopg.Error, UnicodeError, OverflowError, ValueError)
+DATA_ERRORS = (psycopg.Error, UnicodeError, OverflowError, ValueError)
 
 
 def _registered_kinds(conn: psycopg.Connection, ids: set[str]) -> dict[str, str]:
@@ -105,7 +105,7 @@ def _registered_kinds(conn: psycopg.Connection, ids: set[str]) -> dict[str, str]
     return dict(rows)
 
 
-def _refusal(record: Record, kinds: dict[str, str]) -> str | None:
+def refusal(record: Record, kinds: dict[str, str]) -> str | None:
     """Why a decoded record may not be stored for its device, or None."""
     kind = kinds.get(record.device_id)
     if kind is None:
@@ -176,7 +176,7 @@ def write_batch(conn: psycopg.Connection, records: list[Record], rejected: list[
     """Store a batch in the caller's transaction; the caller commits, then acknowledges."""
     outcome = BatchOutcome()
     kinds = _registered_kinds(conn, {r.device_id for r in records}) if records else {}
-    refusals = [(r, _refusal(r, kinds)) for r in records]
+    refusals = [(r, refusal(r, kinds)) for r in records]
     records = [r for r, why in refusals if why is None]
     rejected = list(rejected) + [Rejected(r.topic, r.payload, why, r.device_id) for r, why in refusals if why]
     acks = [r for r in records if r.table == ACK_TABLE]
@@ -212,7 +212,7 @@ def store_batch(pool: ConnectionPool, records: list[Record], rejected: list[Reje
             return write_batch(conn, records, rejected)
     except RETRYABLE:
         raise
-    except _DATA_ERRORS as exc:
+    except DATA_ERRORS as exc:
         if not records:
             raise  # the dead letters alone were refused: nothing left to isolate
         if len(records) == 1:

@@ -1,4 +1,4 @@
-"""Turn one raw MQTT message into a row for its table, or a dead letter with a reason.
+"""Turn one raw device message (MQTT, or a reading pushed over HTTP) into a row for its table, or a dead letter with a reason.
 
 Payloads are validated strictly, as the JSON Schemas say: "true" is not a boolean, a
 number is not a time.

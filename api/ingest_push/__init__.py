@@ -1,0 +1,1 @@
+"""HTTP push of readings for vendor platforms that cannot speak MQTT."""
