@@ -81,10 +81,11 @@ GROUP BY 1, 2
 
 _GATEWAY = """
 INSERT INTO device_hourly AS h (bucket, device_id, kind, readings, online_minutes, rx_mbps_avg, rx_mbps_max,
-                                utilisation_max, latency_avg, loss_avg, aps_offline_max)
+                                utilisation_max, latency_avg, loss_avg, aps_offline_max, latency_readings,
+                                loss_readings)
 SELECT t.bucket, t.device_id, 'gateway', count(*), count(DISTINCT date_trunc('minute', r.time)),
        avg(r.rx_mbps), max(r.rx_mbps), max(r.rx_mbps / nullif(r.uplink_mbps, 0)), avg(r.latency_ms),
-       avg(r.loss_pct), max(r.aps_total - r.aps_online)
+       avg(r.loss_pct), max(r.aps_total - r.aps_online), count(r.latency_ms), count(r.loss_pct)
 FROM touched t JOIN gateway_telemetry r
   ON r.device_id = t.device_id AND r.time >= t.bucket AND r.time < t.bucket + interval '1 hour'
 GROUP BY 1, 2
@@ -118,8 +119,10 @@ SELECT td.day, h.device_id, min(h.kind), sum(h.readings), sum(h.online_minutes),
     sum(h.dropped_frames_increase), min(h.storage_free_min_gb), max(h.cameras_offline_max),
     sum(h.rx_mbps_avg * h.readings) / nullif(sum(h.readings) FILTER (WHERE h.rx_mbps_avg IS NOT NULL), 0),
     max(h.rx_mbps_max), max(h.utilisation_max),
-    sum(h.latency_avg * h.readings) / nullif(sum(h.readings) FILTER (WHERE h.latency_avg IS NOT NULL), 0),
-    sum(h.loss_avg * h.readings) / nullif(sum(h.readings) FILTER (WHERE h.loss_avg IS NOT NULL), 0),
+    sum(h.latency_avg * coalesce(h.latency_readings, h.readings))
+        / nullif(sum(coalesce(h.latency_readings, h.readings)) FILTER (WHERE h.latency_avg IS NOT NULL), 0),
+    sum(h.loss_avg * coalesce(h.loss_readings, h.readings))
+        / nullif(sum(coalesce(h.loss_readings, h.readings)) FILTER (WHERE h.loss_avg IS NOT NULL), 0),
     max(h.aps_offline_max)
 FROM touched_days td JOIN device_hourly h
   ON h.device_id = td.device_id AND h.bucket >= td.day AND h.bucket < td.day + interval '1 day'
@@ -307,8 +310,9 @@ def refresh(conn: psycopg.Connection, tz: str | None = None, margin: str = MARGI
         cur.execute(_TOUCHED, params)
         touched = cur.execute("SELECT count(*) AS n FROM touched").fetchone()["n"]
         if touched:
-            for statement in (_BOARD, _RECORDER, _GATEWAY):
-                cur.execute(statement + _UPSERT.format(sets=_sets(_HOURLY_COLUMNS)), params)
+            for statement, columns in ((_BOARD, _HOURLY_COLUMNS), (_RECORDER, _HOURLY_COLUMNS),
+                                       (_GATEWAY, (*_HOURLY_COLUMNS, "latency_readings", "loss_readings"))):
+                cur.execute(statement + _UPSERT.format(sets=_sets(columns)), params)
             _days_and_schools(cur, params, _daily_sql())
         rebuild_stale_schools(cur, tz)
         recount_counties(cur, tz)

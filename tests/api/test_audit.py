@@ -104,11 +104,10 @@ EXAMPLES = int(os.environ.get("AUDIT_EXAMPLES", "20"))  # the "now" test runs ha
 
 STEPS = (20, 45, 60, 61, 90, 150, 600, 1800, 3700)  # seconds between a session's readings
 EVENTS = ("reset", "jump", "over", "same_time", "redelivered", "late", "off", "no_value")
-# Two things a gateway's mean latency and loss still get wrong, each pinned by its own strict xfail
-# below (a repeat at the same instant weighs twice; on plain PostgreSQL an hour's readings without a
-# value weigh on the day): the property tests leave them out of gateways' readings so that the rest
-# stays checked.
-GATEWAY_KNOWN = ("same_time", "no_value")
+# What a gateway's mean latency and loss still get wrong, pinned by its own strict xfail below (a
+# repeat at the same instant weighs twice): the property tests leave it out of gateways' readings so
+# that the rest stays checked.
+GATEWAY_KNOWN = ("same_time",)
 LATE = (timedelta(hours=3), timedelta(days=1), timedelta(days=2), timedelta(days=5))  # < 7 days: see rollups
 
 
@@ -1008,13 +1007,10 @@ def test_a_duplicate_at_the_same_instant_counts_once_in_a_mean_latency(db, regis
     assert _asked(api, world)["figures"]["network_latency_ms"]["value"] == 8.5
 
 
-def test_a_reading_without_latency_does_not_weigh_on_the_mean(db, registry, api, request):
-    """00:59 5 ms; 01:29 no latency; 01:59 19 ms: the day's mean is 12 ms. Plain PostgreSQL weighs each
-    hour's mean by all its readings, those without a latency too: (5 × 1 + 19 × 2) / 3 = 14.33."""
-    if db.execute("SELECT relkind = 'r' AS plain FROM pg_class WHERE oid = 'device_daily'::regclass").fetchone()["plain"]:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "device_daily.latency_avg/loss_avg = Σ(hour avg × hour readings) / Σ readings, readings counting rows "
-            "without the value (rollups/service.py _DAILY_UPSERT); the TimescaleDB caggs keep sum and count")))
+def test_a_reading_without_latency_does_not_weigh_on_the_mean(db, registry, api):
+    """00:59 5 ms; 01:29 no latency; 01:59 19 ms: the day's mean is 12 ms. Plain PostgreSQL used to weigh each
+    hour's mean by all its readings, those without a latency too: (5 × 1 + 19 × 2) / 3 = 14.33
+    (sql/028_latency_readings.sql)."""
     back = _weekday_back()
     world = _one_county((_board(Session(0, 3540, 3, 1800, 0.0, 0, ((1, "no_value", 0),)), kind="gateway"),),
                         back=back)
