@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from urllib.parse import parse_qs, urlencode
 
+import dash
 from dash import dcc, html
 
 LEVELS = ("province", "city", "county", "school", "community")
@@ -99,6 +100,14 @@ def with_view(search: str | None, **changes: str | None) -> str:
         else:
             query[key] = value
     return "?" + urlencode(query) if query else ""
+
+
+def figure_chosen(key: str | None, search: str | None) -> str:
+    """The URL query with the figure chosen in a page's figure menu, so the page stays a link and a
+    drill-down keeps it; PreventUpdate when nothing changes."""
+    if not key or key == requested_figure(search):
+        raise dash.exceptions.PreventUpdate
+    return with_view(search, figure=key)
 
 
 def requested_scope(search: str | None, session: dict) -> tuple[str, str]:

@@ -34,13 +34,12 @@ from dashboard.scope import (
     SCOPE_ROUTE,
     api_path,
     breadcrumb,
+    figure_chosen,
     href,
     keeping,
     period_params,
-    requested_figure,
     requested_scope,
     scope_search,
-    with_view,
 )
 from dashboard.settings import dashboard_settings
 
@@ -241,9 +240,7 @@ def children_by_figure(_n: int | None, search: str | None, lang: str, key: str |
           prevent_initial_call=True)
 def keep_figure(key: str | None, search: str | None) -> str:
     """The figure chosen to colour the children by goes into the URL, so a drill-down keeps it."""
-    if not key or key == requested_figure(search):
-        raise dash.exceptions.PreventUpdate
-    return with_view(search, figure=key)
+    return figure_chosen(key, search)
 
 
 @callback(Output("url", "search", allow_duplicate=True), Input("overview-treemap", "clickData"),

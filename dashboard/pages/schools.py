@@ -30,6 +30,7 @@ from dashboard.scope import (
     SCOPE_ROUTE,
     api_path,
     breadcrumb,
+    figure_chosen,
     href,
     period_params,
     query_values,
@@ -136,9 +137,7 @@ def words(lang: str, search: str | None, session: dict):
           prevent_initial_call=True)
 def keep_figure(key: str | None, search: str | None) -> str:
     """The figure chosen goes into the URL, as on the overview, so the list stays a link."""
-    if not key or key == requested_figure(search):
-        raise dash.exceptions.PreventUpdate
-    return with_view(search, figure=key)
+    return figure_chosen(key, search)
 
 
 @callback(Output("url", "search", allow_duplicate=True), Input("schools-order", "value"),
