@@ -25,6 +25,7 @@ route with a 422 or 404 and a reason. What still slips through meets `api.errors
 defence, which answers 409/422 and logs it as the bug it is.
 """
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
@@ -68,10 +69,15 @@ class _Documented:
         return schema
 
 
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _written(value: Any) -> Any:
     # JSON carries dates as text; a number or a boolean is not one (lax parsing would take 0 for 1970).
     if isinstance(value, bool | int | float):
         raise ValueError("must be an ISO 8601 string")
+    if isinstance(value, str) and not _ISO_START.match(value):  # a query's "0" is text, and lax parsing reads it as 1970
+        raise ValueError("must be an ISO 8601 date, YYYY-MM-DD…")
     return value
 
 

@@ -120,6 +120,9 @@ def match_sessions(conn: Connection, day_from: date, day_to: date, now: datetime
     """Rebuild the sessions of a day range from the timetable and the reports; return how many there are."""
     params = match_params(day_from, day_to, now, settings or lesson_settings())
     with conn.transaction():
+        # one rebuild at a time (the rollups' round and an operator's POST /lessons/match): two would both
+        # delete the range and then insert the same sessions
+        conn.execute("SELECT pg_advisory_xact_lock(742004)")
         conn.execute("DELETE FROM lesson_session WHERE day BETWEEN %(day_from)s AND %(day_to)s", params)
         conn.execute(_MATCH, params)
         row = conn.execute("SELECT count(*) AS n FROM lesson_session WHERE day BETWEEN %(day_from)s AND %(day_to)s",
