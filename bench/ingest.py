@@ -45,7 +45,7 @@ def register(url: str, devices: int) -> list[str]:
         conn.execute("INSERT INTO school (code, name, county_code, city_code, province_code, locale, stage, classes, "
                      "students, teachers) VALUES ('4213030000', '基准学校', '421303', '421300', '420000', 'urban', "
                      "'primary', 1, 1, 1) ON CONFLICT DO NOTHING")
-        with conn.cursor().copy("COPY device (id, kind, school_code, room, vendor, model) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY device_all (id, kind, school_code, room, vendor, model) FROM STDIN") as copy:
             for d in ids:
                 copy.write_row((d, "board", "4213030000", "r", "v", "m"))
     return ids

@@ -2,7 +2,7 @@
 
 Rows are COPYed into per-connection staging tables and moved with
 INSERT ... ON CONFLICT DO NOTHING, so a redelivered message is never stored twice.
-Unknown devices, and readings of a kind other than the device's registered one, are
+Unknown and retired devices, and readings of a kind other than the device's registered one, are
 dead-lettered, never stored. The current state of every device in the batch is upserted
 with one statement per channel. A batch the database refuses for a data reason is split
 until the refused rows stand alone (`store_batch`), so no value can stop the writer.
@@ -99,9 +99,13 @@ RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 DATA_ERRORS = (psycopg.Error, UnicodeError, OverflowError, ValueError)
 
 
+RETIRED = "retired"  # in place of a kind: the device was retired (sql/029) and may no longer report
+
+
 def _registered_kinds(conn: psycopg.Connection, ids: set[str]) -> dict[str, str]:
     rows = conn.cursor(row_factory=tuple_row).execute(
-        "SELECT id, kind FROM device WHERE id = ANY(%s)", (list(ids),)).fetchall()
+        f"SELECT id, CASE WHEN retired_at IS NULL THEN kind ELSE '{RETIRED}' END "  # noqa: S608 (a constant)
+        "FROM device_all WHERE id = ANY(%s)", (list(ids),)).fetchall()
     return dict(rows)
 
 
@@ -110,6 +114,8 @@ def refusal(record: Record, kinds: dict[str, str]) -> str | None:
     kind = kinds.get(record.device_id)
     if kind is None:
         return "unknown device id"
+    if kind == RETIRED:
+        return f"retired device: {record.device_id} was retired and may no longer report"
     expected = _KIND_OF_TABLE.get(record.table)
     if expected and expected != kind:
         return f"kind mismatch: {record.device_id} is registered as a {kind}, not a {expected}"

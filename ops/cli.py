@@ -163,6 +163,8 @@ def broker_auth(
                                                 help="comma-separated INGEST_WORKER_IDs given a broker account")]
     = "1",
     reload_pid: Annotated[int | None, typer.Option(help="broker process to signal to re-read them")] = None,
+    watch: Annotated[bool, typer.Option(help="keep running: rewrite and reload whenever the registry's devices "
+                                             "change (ops/broker_sync.py)")] = False,
 ) -> None:
     """Write the broker's password file, access list and TLS listener from the registry and settings."""
     import signal
@@ -179,6 +181,19 @@ def broker_auth(
             passwords, acl = write_files(conn, out, device_secret, platform_password, tls, ingest_workers=workers)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if watch:
+        from core.process import run_until_shutdown
+        from ops.broker_sync import BrokerSync
+
+        def reload() -> None:
+            if reload_pid:
+                os.kill(reload_pid, signal.SIGHUP)
+
+        sync = BrokerSync(s.require_database_url(), lambda conn: write_files(
+            conn, out, device_secret, platform_password, tls, ingest_workers=workers), reload)
+        print(f"watching the registry; rewriting {passwords} and {acl} on every change", flush=True)
+        run_until_shutdown(sync.run, "broker-auth")
+        return
     print(f"wrote {passwords} and {acl}" + (f"; a TLS listener on port {tls.port}" if tls else ""))
     print(f"service accounts: {', '.join(service_rules(workers))}")
     if reload_pid:

@@ -12,6 +12,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -386,6 +387,11 @@ class EmbeddedMosquitto:
             self.kill()
             raise RuntimeError(f"Mosquitto did not start on port {self.port}:\n{_tail(self.output, self.log)}")
         return self
+
+    def reload(self) -> None:
+        """Ask the broker to re-read its password file and access list (SIGHUP); nothing when it is down."""
+        if self.running:
+            self.process.send_signal(signal.SIGHUP)
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the broker cleanly: on SIGTERM it saves its persistence database first."""

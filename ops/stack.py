@@ -199,6 +199,7 @@ class Stack:
     def _broker(self, db_url: str) -> tuple[str, str | None]:
         """The broker's URL (no credentials) and the secret the services' passwords derive from:
         the configured broker, or an embedded one that knows every registered device and service."""
+        from ops import broker_sync
         from ops.broker_auth import tls_listener, write_files
         from ops.embedded import EmbeddedMosquitto
 
@@ -210,14 +211,20 @@ class Stack:
             if not Path(path).is_file():
                 raise RuntimeError(f"TLS certificate file {path} does not exist")
         platform_password = _persistent_secret(self.data_dir / "mqtt-platform-password")
+
+        def write(conn: psycopg.Connection) -> tuple[Path, Path]:
+            return write_files(conn, self.data_dir / "mosquitto-auth", self.device_secret, platform_password,
+                               tls, ingest_workers=[self._ingest_worker()])
+
         with psycopg.connect(db_url) as conn:
-            passwords, acl = write_files(conn, self.data_dir / "mosquitto-auth", self.device_secret, platform_password,
-                                         tls, ingest_workers=[self._ingest_worker()])
+            passwords, acl = write(conn)
         broker = EmbeddedMosquitto(self.data_dir / "mosquitto", password_file=passwords, acl_file=acl,
                                    include_dir=passwords.parent / "conf.d")
         broker.start()
         self.services.append(broker)
         self.supervisor.add(Unit("mosquitto", lambda: broker.running, broker.start))
+        # devices registered or retired from now on are let in or shut out at once
+        broker_sync.start(broker_sync.BrokerSync(db_url, write, broker.reload), self._stop)
         print(f"  Mosquitto   {broker.url}  (embedded; devices and services log in with their own accounts)",
               flush=True)
         if tls:
@@ -252,6 +259,7 @@ class Stack:
                "COCKPIT_DATA_DIR": str(self.data_dir),
                "API_SECRET_KEY": os.environ.get("API_SECRET_KEY") or _persistent_secret(self.data_dir / "api-secret"),
                "SIM_DEVICE_SECRET": self.device_secret,
+               "COCKPIT_DEVICE_SECRET": self.device_secret,  # the API prints a new device's credentials
                "API_PORT": str(self.api_port), "DASHBOARD_PORT": str(self.dashboard_port),
                "DASHBOARD_API_URL": f"http://127.0.0.1:{self.api_port}"}
         env.pop("COCKPIT_MQTT_USERNAME", None)  # each service gets its own below; the others need none

@@ -68,6 +68,13 @@ COLUMNS = {
     "remote_lesson_receiver": ("lesson_id", "device_id", "class_name"),
     "target": ("scope_level", "scope_code", "figure", "comparator", "value", "deadline", "note", "set_by"),
 }
+# `device` is the devices in service, a view (sql/029); the rows go into the table beneath it.
+_STORED_IN = {"device": "device_all"}
+
+
+def _table(name: str) -> sql.Identifier:
+    return sql.Identifier(_STORED_IN.get(name, name))
+
 
 
 class RegistryNotEmptyError(RuntimeError):
@@ -167,7 +174,7 @@ def load(conn: psycopg.Connection, reg: Registry) -> None:
     with conn.cursor() as cur:
         for table, columns in COLUMNS.items():
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+                _table(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
             with cur.copy(statement) as copy:
                 for row in getattr(reg, table):
                     copy.write_row(row)
@@ -176,7 +183,7 @@ def load(conn: psycopg.Connection, reg: Registry) -> None:
 def _existing_rows(conn: psycopg.Connection) -> dict[str, int]:
     counts = {}
     for table in COLUMNS:
-        statement = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        statement = sql.SQL("SELECT count(*) FROM {}").format(_table(table))
         counts[table] = conn.execute(statement).fetchone()[0]
     return {table: n for table, n in counts.items() if n}
 
@@ -190,7 +197,7 @@ def _refuse_or_clear(conn: psycopg.Connection, replace: bool) -> None:
                                "to replace it")
     if existing:
         # CASCADE also empties what hangs on the registry by foreign key (device state, commands…).
-        conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS))))
+        conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(map(_table, COLUMNS))))
 
 
 def seed_database(url: str, scale: Scale = "demo", seed: int = 2024, *, replace: bool = False) -> dict[str, int]:
@@ -200,5 +207,5 @@ def seed_database(url: str, scale: Scale = "demo", seed: int = 2024, *, replace:
             _refuse_or_clear(conn, replace)
             reg = generate(scale, seed)
             load(conn, reg)
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS))))
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(_table, COLUMNS))))
     return reg.counts()

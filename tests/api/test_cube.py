@@ -120,7 +120,7 @@ PERIODS = [{"period": "yesterday"}, {"period": "this_week"}, {"period": "last_we
                                                                   HealthCheck.too_slow])
 @given(schools=st.lists(school_plan, min_size=1, max_size=6), period=st.sampled_from(PERIODS))
 def test_the_county_totals_give_what_the_schools_give(db, registry, schools, period):
-    db.execute("TRUNCATE device, school, county, city, province, board_telemetry, recorder_telemetry, "
+    db.execute("TRUNCATE device_all, school, county, city, province, board_telemetry, recorder_telemetry, "
                "gateway_telemetry, device_state, rollup_watermark, school_hourly, school_daily, county_daily_cum, "
                "county_cum_stale, counter_anomaly CASCADE")
     for table in ("device_hourly", "device_daily"):  # tables on plain PostgreSQL, views on TimescaleDB
@@ -170,7 +170,7 @@ def test_a_school_sits_in_its_countys_city(db, registry):
 
 
 def test_registry_changes_after_the_rollups_reach_the_past(db, registry):
-    """A device removed, moved to another city's school, or found installed later than its readings: the
+    """A device retired, brought back, removed, moved to another city's school, or found installed later than its readings: the
     schools' rollups are recomputed on the next round, and both paths say what the readings now mean."""
     for city, county in AREAS:
         registry.area(city=city, county=county, names=("湖北省", f"市{city}", f"县{county}"))
@@ -191,6 +191,12 @@ def test_registry_changes_after_the_rollups_reach_the_past(db, registry):
         return got[0].num, got[0].den
 
     assert online("province", "420000") == (120, 2 * 1440)
+    db.execute("UPDATE device_all SET retired_at = now() WHERE id = %s", (b,))
+    refresh(db, TZ, margin="0 seconds")
+    assert online("province", "420000") == (60, 1440)  # a retired device leaves the figures, past ones too
+    db.execute("UPDATE device_all SET retired_at = NULL WHERE id = %s", (b,))
+    refresh(db, TZ, margin="0 seconds")
+    assert online("province", "420000") == (120, 2 * 1440)  # and comes back with its history
     db.execute("DELETE FROM device WHERE id = %s", (b,))
     refresh(db, TZ, margin="0 seconds")
     assert online("province", "420000") == (60, 1440)  # B's readings left with B

@@ -148,6 +148,18 @@ def test_a_board_cannot_pose_as_its_schools_gateway(db, pool, fleet):
     assert state is None, "the refused reading says nothing about the device"
 
 
+def test_a_retired_device_is_dead_lettered_as_retired_and_its_state_left_alone(db, pool, fleet):
+    db.execute("UPDATE device_all SET retired_at = now() WHERE id = %s", (fleet["board"],))
+    records, rejected = _decode([(fleet["board"], "telemetry", payload_bytes(board())),
+                                 (fleet["gateway"], "telemetry", payload_bytes(gateway()))])
+    store_batch(pool, records, rejected)
+    assert [r["device_id"] for r in db.execute("SELECT device_id FROM gateway_telemetry")] == [fleet["gateway"]]
+    assert db.execute("SELECT count(*) AS n FROM board_telemetry").fetchone()["n"] == 0
+    [letter] = db.execute("SELECT reason, device_id FROM dead_letter").fetchall()
+    assert letter["reason"].startswith("retired device") and letter["device_id"] == fleet["board"]
+    assert db.execute("SELECT 1 FROM device_state WHERE device_id = %s", (fleet["board"],)).fetchone() is None
+
+
 # Values at and beyond every column type's limits, for property-based batches.
 EXTREME_INTS = st.sampled_from([0, 1, -1, 2**15, 2**31 - 1, 2**31, 2**53, 2**62, 2**63 - 1, 2**63, 2**64, -2**63,
                                 10**30])
