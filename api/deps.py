@@ -28,9 +28,20 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 
 
-def current_user(conn: Conn, token: Annotated[str, Depends(oauth2_scheme)]) -> User:
+def signed_in(conn: Conn, token: Annotated[str, Depends(oauth2_scheme)]) -> User:
     """The user the bearer token belongs to; 401 if it is missing, expired or revoked."""
     return authenticate_token(conn, token)
+
+
+SignedIn = Annotated[User, Depends(signed_in)]
+
+
+def current_user(user: SignedIn) -> User:
+    """The signed-in user, once their password is their own: while a generated, reset or expired one
+    must be changed, 403 (only /auth/me, /auth/password and /auth/logout take a `SignedIn` user)."""
+    if user.must_change_password:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "change your password first (POST /api/v1/auth/password)")
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

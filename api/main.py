@@ -22,6 +22,8 @@ from api.metrics.members_router import router as members_router
 from api.metrics.router import router as metrics_router
 from api.observability import RequestLogMiddleware, metrics_response
 from api.patrol.router import router as patrol_router
+from api.registry.import_router import router as registry_import_router
+from api.registry.router import router as registry_router
 from api.scopes.router import router as scopes_router
 from api.security import AllowHeader, SecurityHeaders
 from api.settings import api_settings
@@ -33,7 +35,8 @@ log = logging.getLogger(__name__)
 
 PUBLIC_ROUTES = {"/api/v1/auth/token"}
 ROUTERS = (auth_router, patrol_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
-           lessons_router, communities_router, members_router, ingest_push_router)
+           lessons_router, communities_router, members_router, ingest_push_router, registry_router,
+           registry_import_router)
 
 
 @asynccontextmanager

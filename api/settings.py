@@ -19,8 +19,12 @@ class ApiSettings(BaseSettings):
     account: `lockout_threshold` failures in a row lock the account for `lockout_base_s`, and each
     further failure after a lock locks it again, `lockout_factor` times longer, up to
     `lockout_max_s`. A success or an administrator ends the streak; so does a quiet
-    `lockout_forget_s`. `cockpit_secret` (API_COCKPIT_SECRET, shared with the cockpit) lets the
-    cockpit name the browser it logs in for; unset, it is derived from the signing key.
+    `lockout_forget_s`. A lock does not hold for an address the account logged in from within
+    `lockout_trusted_days` (0: none), so a guesser cannot keep the owner out. Passwords follow api/auth/policy.py: at least `password_min_length`
+    characters, at most `password_max_length`; one set longer ago than `password_max_age_days`
+    (0: never) must be changed before anything else, like a generated one. `cockpit_secret`
+    (API_COCKPIT_SECRET, shared with the cockpit) lets the cockpit name the browser it logs in
+    for; unset, it is derived from the signing key.
     """
 
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore")
@@ -34,6 +38,10 @@ class ApiSettings(BaseSettings):
     lockout_factor: float = Field(default=2.0, ge=1)
     lockout_max_s: float = Field(default=3600.0, gt=0)
     lockout_forget_s: float = Field(default=86400.0, gt=0)
+    lockout_trusted_days: int = Field(default=30, ge=0, le=3650)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    password_max_length: int = Field(default=128, ge=16, le=1024)
+    password_max_age_days: int = Field(default=0, ge=0, le=3650)
     cockpit_secret: str | None = None
     pool_size: int = 10
     host: str = "127.0.0.1"

@@ -61,6 +61,12 @@ class PlatformSettings(BaseSettings):
     mqtt_tls_cert_file: Path | None = None
     mqtt_tls_key_file: Path | None = None
     mqtt_tls_port: int = 8883
+    # The provisioning secret every device's MQTT password derives from (core.credentials): the
+    # registry's administration hands a new device its password, `cockpit broker-auth` the broker its hash.
+    device_secret: SecretStr | None = None
+    # The broker as devices reach it (mqtt:// or mqtts://, no credentials), printed on their
+    # provisioning sheets; unset, COCKPIT_MQTT_URL's host and port.
+    mqtt_public_url: str | None = None
     data_dir: Path = PROJECT_ROOT / "var"
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"

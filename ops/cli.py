@@ -220,6 +220,52 @@ def vendor_key(vendor: Annotated[str, typer.Argument(help="the vendor, as regist
     typer.echo(f"X-Vendor-Key for {vendor} (shown once, keep it secret):\n{key}")
 
 
+@app.command("import")
+def import_command(
+    files: Annotated[list[Path], typer.Argument(
+        help="an XLSX workbook, a folder of CSV files or CSV files (one per sheet, named by it); "
+             "or 'template OUT.xlsx' to write the template")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and count only; write nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Import schools, devices, communities, users and divisions from a bureau's spreadsheet, all or nothing."""
+    import getpass
+    import json
+
+    import psycopg
+
+    from api.registry import importer
+
+    if files[0].name == "template" and not files[0].exists():
+        if len(files) != 2:
+            raise typer.BadParameter("usage: cockpit import template OUT.xlsx")
+        importer.write_template(files[1])
+        typer.echo(f"wrote the import template to {files[1]}")
+        return
+    try:
+        book = importer.read_workbook(files if len(files) > 1 else files[0])
+    except (importer.FileError, OSError) as exc:
+        typer.echo(f"{getattr(exc, 'zh', '')} {exc}".strip(), err=True)
+        raise typer.Exit(2) from None
+    with psycopg.connect(platform_settings().require_database_url()) as conn:
+        report = importer.apply(conn, book, f"cli:{getpass.getuser()}", dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        for e in report.errors:
+            typer.echo(f"{e.sheet} 第{e.row}行 {e.column or ''}: {e.reason_zh} / {e.reason_en}", err=True)
+        for w in report.warnings:
+            typer.echo(f"{w.sheet} 第{w.row}行 {w.column or ''}: {w.reason_zh} / {w.reason_en}")
+        for kind, counts in report.changes.items():
+            typer.echo(f"{kind}: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+        for p in report.passwords:
+            typer.echo(f"password for {p['username']} (shown once): {p['password']}")
+        verdict = ("dry run: nothing written" if dry_run else "applied") if report.ok else \
+            f"refused: {len(report.errors)} error(s), nothing written"
+        typer.echo(f"{report.file} (sha256 {report.sha256[:12]}…): {verdict}; {report.changed} changed")
+    raise typer.Exit(0 if report.ok else 1)
+
+
 @app.command("backup")
 def backup_command(out: Annotated[Path, typer.Argument(help="dump file to write")],
                    raw: Annotated[bool, typer.Option(help="include raw telemetry (large)")] = False) -> None:

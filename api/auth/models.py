@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Form
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.inputs import DbText
 from core.scope import Level
@@ -20,6 +20,9 @@ class User(BaseModel):
     role: Role
     scope_level: Level
     scope_code: str
+    must_change_password: bool = Field(False, description="a generated, reset or expired password: every route "
+                                                          "but /auth/me, /auth/password and /auth/logout answers "
+                                                          "403 until the user changes it")
 
 
 class Token(BaseModel):
@@ -28,6 +31,14 @@ class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    must_change_password: bool = False
+
+
+class PasswordChange(BaseModel):
+    """A user's own new password, with the current one (the password policy applies)."""
+
+    current_password: Annotated[DbText, Field(max_length=1024)]
+    new_password: Annotated[DbText, Field(min_length=1, max_length=1024)]
 
 
 class LoginForm:

@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from api.auth import service
-from api.auth.models import AccountLock, LoginForm, Token, User
-from api.deps import Conn, CurrentUser, role
+from api.auth.models import AccountLock, LoginForm, PasswordChange, Token, User
+from api.deps import Conn, SignedIn, role
 from api.errors import problems
 from api.scopes.access import resolve
 
@@ -29,15 +29,23 @@ def token(conn: Conn, form: Annotated[LoginForm, Depends()], request: Request) -
 
 
 @router.post("/logout", status_code=204, summary="Revoke the bearer token")
-def logout(conn: Conn, _user: CurrentUser, token: Annotated[str, Depends(service.oauth2_scheme)]) -> None:
+def logout(conn: Conn, _user: SignedIn, token: Annotated[str, Depends(service.oauth2_scheme)]) -> None:
     """The token stops working at once."""
     service.logout(conn, token)
 
 
 @router.get("/me", response_model=User, summary="The logged-in user and their scope")
-def me(user: CurrentUser) -> User:
-    """Who the token belongs to."""
+def me(user: SignedIn) -> User:
+    """Who the token belongs to, and whether they must change their password before anything else."""
     return user
+
+
+@router.post("/password", status_code=204, summary="Change your own password", responses=problems(403, 423, 429))
+def change_password(conn: Conn, user: SignedIn, body: PasswordChange, request: Request) -> None:
+    """Any signed-in user, also one who must change a generated or reset password first. The new one must
+    pass the password policy (422 with the reason in Chinese and English); a wrong current password is 403
+    and counts as a failed login toward the account's lockout (423 once locked)."""
+    service.change_password(conn, user, body.current_password, body.new_password, service.client_address(request))
 
 
 def _visible(conn: Conn, admin: User, level: str | None, code: str | None) -> bool:

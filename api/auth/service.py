@@ -1,6 +1,6 @@
 """Password checks, token issue and verification, login throttling and account lockout.
 
-Failed logins are held back two ways, neither of which lets anyone lock out somebody else:
+Failed logins are held back two ways:
 
 - per client address: more than `login_attempts_per_minute` failures from one address in a
   minute answer 429 to that address only;
@@ -8,7 +8,14 @@ Failed logins are held back two ways, neither of which lets anyone lock out some
   with each further lock (`lockout_base_s` × `lockout_factor`ⁿ, at most `lockout_max_s`). While
   locked, every login to it answers 423 without the password being checked, so the answer says
   nothing about whether the password was right. The lock is audited; an administrator can lift
-  it (`unlock`). A success ends the streak.
+  it (`unlock`). A success ends the streak — unless it came while the lock holds (below), which
+  leaves the lock to the others.
+
+A lock anyone can set by typing a name is also a way to keep its owner out. So the lock does not
+hold for an address the account logged in from successfully within `lockout_trusted_days`: there
+the password is checked as usual (its failures still count). A guesser elsewhere locks the
+account for everyone else, not its owner out of their usual place; an owner on a new address
+waits, or asks an administrator.
 
 The client address is the cockpit's browser when the cockpit vouches for it (`client_address`).
 """
@@ -27,6 +34,7 @@ import psycopg
 from fastapi import HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
+from api.auth import policy
 from api.auth.models import Token, User
 from api.settings import ApiSettings, api_settings
 from core.security import hash_password, verify_password
@@ -81,9 +89,12 @@ def _missing_user_hash() -> str:
 
 
 def _load_user(conn: psycopg.Connection, username: str) -> dict | None:
+    # A password older than the policy's maximum age must be changed like a generated one.
     return conn.execute(
-        "SELECT username, display_name, role, scope_level, scope_code, password_hash, disabled "
-        "FROM app_user WHERE username = %s", (username,)
+        "SELECT username, display_name, role, scope_level, scope_code, password_hash, disabled, "
+        "must_change_password OR (%(days)s > 0 AND password_set_at < now() - make_interval(days => %(days)s)) "
+        "AS must_change_password FROM app_user WHERE username = %(user)s",
+        {"user": username, "days": api_settings().password_max_age_days}
     ).fetchone()
 
 
@@ -105,6 +116,14 @@ def _record(conn: psycopg.Connection, username: str, client: str, outcome: str, 
                  (username, client, outcome == "ok", outcome))
     conn.execute("INSERT INTO audit_log (username, action, target) VALUES (%s, %s, %s)", (username, action, client))
     conn.commit()  # a failed attempt must count even though the request then fails
+
+
+def _trusted(conn: psycopg.Connection, username: str, client: str, settings: ApiSettings) -> bool:
+    """True when the account logged in successfully from this address within the trusted days."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM login_attempt WHERE succeeded AND username = %s AND client_ip = %s "
+        "AND at > now() - make_interval(days => %s)) AS known",
+        (username, client, settings.lockout_trusted_days)).fetchone()["known"]
 
 
 def _locked(until: datetime, now: datetime) -> HTTPException:
@@ -148,7 +167,8 @@ def login(conn: psycopg.Connection, username: str, password: str, client: str = 
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || %s))", (username,))
     now = conn.execute("SELECT now() AS now").fetchone()["now"]
     lock = conn.execute("SELECT * FROM login_lock WHERE username = %s", (username,)).fetchone()
-    if lock and lock["locked_until"] and lock["locked_until"] > now:
+    held = bool(lock and lock["locked_until"] and lock["locked_until"] > now)
+    if held and not _trusted(conn, username, client, settings):
         _record(conn, username, client, "locked", "login.refused_locked")
         raise _locked(lock["locked_until"], now)
     row = _load_user(conn, username)
@@ -157,13 +177,47 @@ def login(conn: psycopg.Connection, username: str, password: str, client: str = 
         _count_failure(conn, username, client, lock, now, settings)
         _record(conn, username, client, "failed", "login.failed")
         raise _UNAUTHORIZED
-    conn.execute("DELETE FROM login_lock WHERE username = %s", (username,))
+    if not held:  # a success from a trusted address while locked leaves the lock to the others
+        conn.execute("DELETE FROM login_lock WHERE username = %s", (username,))
     _record(conn, username, client, "ok", "login")
     ttl = timedelta(minutes=settings.token_ttl_minutes)
     issued = datetime.now(UTC)
     claims = {"sub": username, "iat": issued, "exp": issued + ttl, "jti": uuid.uuid4().hex}
     token = jwt.encode(claims, settings.signing_key(), algorithm=_ALGORITHM)
-    return Token(access_token=token, expires_in=int(ttl.total_seconds()))
+    return Token(access_token=token, expires_in=int(ttl.total_seconds()),
+                 must_change_password=row["must_change_password"])
+
+
+def change_password(conn: psycopg.Connection, user: User, current: str, new: str, client: str = "unknown") -> None:
+    """The user's own new password (api/auth/policy.py), given the current one; clears must_change_password.
+
+    A wrong current password answers 403 and counts as a failed login, toward this client's throttle
+    (429) and the account's lockout (423, as at login): a stolen session cannot guess its way to the
+    password. Audited, the password never.
+    """
+    settings = api_settings()
+    _throttle_client(conn, client, settings)
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || %s))", (user.username,))
+    now = conn.execute("SELECT now() AS now").fetchone()["now"]
+    lock = conn.execute("SELECT * FROM login_lock WHERE username = %s", (user.username,)).fetchone()
+    # No trusted address here: whoever holds the session may not be its owner.
+    if lock and lock["locked_until"] and lock["locked_until"] > now:
+        _record(conn, user.username, client, "locked", "password.refused_locked")
+        raise _locked(lock["locked_until"], now)
+    row = _load_user(conn, user.username)
+    if row is None or not verify_password(row["password_hash"], current):
+        _count_failure(conn, user.username, client, lock, now, settings)
+        _record(conn, user.username, client, "failed", "password.failed")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
+    policy.enforce(new, user.username)
+    if verify_password(row["password_hash"], new):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "新密码不能与当前密码相同 / the new password must differ from the current one")
+    conn.execute("UPDATE app_user SET password_hash = %s, password_set_at = now(), must_change_password = false "
+                 "WHERE username = %s", (hash_password(new), user.username))
+    conn.execute("DELETE FROM login_lock WHERE username = %s", (user.username,))
+    conn.execute("INSERT INTO audit_log (username, action, target) VALUES (%s, 'password.change', %s)",
+                 (user.username, user.username))
 
 
 def locks(conn: psycopg.Connection) -> list[dict]:

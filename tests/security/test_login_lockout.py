@@ -102,3 +102,16 @@ def test_only_an_admin_of_the_users_scope_may_lift_it(api, registry):
     assert api.delete("/api/v1/auth/locks/zengdu", headers=wuhan).status_code == 404  # 随州 is outside 武汉
     assert api.get("/api/v1/auth/locks", headers=wuhan).json() == []
     assert _attempt(api, "zengdu", PASSWORD).status_code == 423
+
+
+def test_a_guesser_elsewhere_cannot_lock_the_owner_out_of_their_usual_address(api, registry, db, cockpit_secret):
+    registry.area()
+    registry.user("admin", "province", "420000", role="admin")
+    owner, guesser, stranger = via_cockpit("198.51.100.20"), via_cockpit("203.0.113.7"), via_cockpit("192.0.2.1")
+    assert _attempt(api, "admin", PASSWORD, headers=owner).status_code == 200  # the owner's usual place
+    assert [_attempt(api, "admin", headers=guesser).status_code for _ in range(6)] == [401] * 5 + [423]
+    assert _attempt(api, "admin", PASSWORD, headers=stranger).status_code == 423  # locked for everyone else
+    assert _attempt(api, "admin", PASSWORD, headers=owner).status_code == 200  # not for the owner
+    assert _attempt(api, "admin", headers=owner).status_code == 401  # whose password is still checked
+    assert _attempt(api, "admin", PASSWORD, headers=guesser).status_code == 423  # and the lock still holds
+    assert db.execute("SELECT locked_until > now() AS held FROM login_lock").fetchone()["held"]
