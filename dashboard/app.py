@@ -63,17 +63,19 @@ def hours_options(lang: str) -> list[dict]:
     return [{"label": t(f"hours.{h}", lang), "value": h} for h in ("all", LESSONS)]
 
 
-def nav_links(pathname: str | None, search: str | None, lang: str, available: frozenset[str]) -> list:
+def nav_links(pathname: str | None, search: str | None, lang: str, available: frozenset[str],
+              role: str | None = None) -> list:
     """Links to the pages in the navigation whose API routes exist, each keeping the scope in the URL.
 
     The pages are Dash's page registry (in `order`); a page is in the navigation when it registers
     `nav` (its label's key in dashboard.strings) and `api_route` (the API route it needs, as the
-    API's OpenAPI document names it).
+    API's OpenAPI document names it), and, when it registers `roles`, the user's role is one of them
+    (the administration, for admins only; the API refuses everyone else anyway).
     """
     links = []
     for page in dash.page_registry.values():
         key, route, path = page.get("nav"), page.get("api_route"), page["path"]
-        if key is None or route not in available:
+        if key is None or route not in available or ("roles" in page and role not in page["roles"]):
             continue
         active = (pathname or "/") == path
         links.append(dcc.Link(t(key, lang), href=carry(path, search), id=f"app-nav-{path.strip('/') or 'overview'}",
@@ -89,7 +91,7 @@ def nav_links(pathname: str | None, search: str | None, lang: str, available: fr
 @page_callback(needs_session=False)
 def render_header(lang: str, session: dict | None, pathname: str | None, search: str | None):
     """Header words in the chosen language, the pages the API supports, and who is logged in."""
-    nav = nav_links(pathname, search, lang, api_client.routes()) if session else []
+    nav = nav_links(pathname, search, lang, api_client.routes(), session["user"]["role"]) if session else []
     user = session["user"]["display_name"] if session else ""
     return t("title", lang), nav, t("logout", lang), user, t("language", lang), not session
 
