@@ -314,6 +314,7 @@ class Stack:
     def shutdown(self) -> None:
         """Stop the services (children first, then broker and database)."""
         print("Stopping…", flush=True)
+        self._stop.set()  # the threads beside the services (the broker's accounts) stop first
         for child in reversed(self.children):
             child.stop()
         for service in reversed(self.services):
