@@ -23,10 +23,11 @@ from dashboard.pages.admin_common import (
     body,
     choices,
     clicked,
+    counted,
+    create_or_save,
     done,
     form_words,
     frame,
-    hint,
     part,
     refusal,
     register_gate,
@@ -158,20 +159,8 @@ def submit(_create, _save, username, display_name, role, scope_level, scope_code
     if trigger is None:
         raise dash.exceptions.PreventUpdate
     fields = {"display_name": display_name, "role": role, "scope_level": scope_level, "scope_code": scope_code}
-    name = (username or "").strip()
-    try:
-        if trigger == f"{P}-create":
-            answer = api_client.send(session["token"], "POST", f"{ADMIN_API}/users",
-                                     body({"username": name, **fields, "password": password}))
-            result = created(answer or {}, lang)
-        else:
-            if not name:
-                return hint(t("admin.users.name_first", lang), f"{P}-hint"), dash.no_update
-            api_client.send(session["token"], "PATCH", f"{ADMIN_API}/users/{part(name)}", body(fields))
-            result = done(t("admin.saved", lang).format(what=name), f"{P}-done")
-    except api_client.ApiError as exc:
-        return refusal(exc, lang, f"{P}-error"), dash.no_update
-    return result, (changed or 0) + 1
+    return counted(create_or_save(P, session, lang, "users", "username", username, fields, "admin.users.name_first",
+                                  create_only={"password": password}, created=lambda a: created(a, lang)), changed)
 
 
 @callback(*[Output(i, "value") for i in FORM], Output(f"{P}-result", "children", allow_duplicate=True),

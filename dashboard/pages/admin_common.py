@@ -219,3 +219,30 @@ def scope_text(level: str | None, code: str | None, name: str | None, lang: str)
         return NO_DATA
     where = f"{name} ({code})" if name else (code or "")
     return f"{t(level, lang)} {where}".strip()
+
+
+def create_or_save(prefix: str, session: dict, lang: str, collection: str, key_name: str, key: str | None,
+                   fields: dict, missing_key: str, *, create_only: dict | None = None, created=None):
+    """What the 新建 and 保存 buttons of a form keyed by a natural key do: POST the record to
+    `/admin/{collection}` (with `create_only`, fields the API takes at creation only), or PATCH
+    `/admin/{collection}/{key}`. Returns (what to show beside the form, the changes counter's new
+    value or dash.no_update): `created(answer)` shows what the creation answered, when given."""
+    key = (key or "").strip()
+    try:
+        if clicked() == f"{prefix}-create":
+            answer = api_client.send(session["token"], "POST", f"{ADMIN_API}/{collection}",
+                                     body({key_name: key, **fields, **(create_only or {})})) or {}
+            return (created(answer) if created else done(t("admin.created", lang).format(what=key), f"{prefix}-done"),
+                    True)
+        if not key:
+            return hint(t(missing_key, lang), f"{prefix}-hint"), False
+        api_client.send(session["token"], "PATCH", f"{ADMIN_API}/{collection}/{part(key)}", body(fields))
+        return done(t("admin.saved", lang).format(what=key), f"{prefix}-done"), True
+    except api_client.ApiError as exc:
+        return refusal(exc, lang, f"{prefix}-error"), False
+
+
+def counted(shown_and_changed: tuple, changed: int | None) -> tuple:
+    """A form's answer and its changes counter, counted up only when something was written."""
+    shown, wrote = shown_and_changed
+    return shown, (changed or 0) + 1 if wrote else dash.no_update

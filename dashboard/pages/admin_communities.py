@@ -18,6 +18,8 @@ from dashboard.pages.admin_common import (
     body,
     choices,
     clicked,
+    counted,
+    create_or_save,
     done,
     form_words,
     frame,
@@ -135,19 +137,8 @@ def submit(_create, _save, code, name, kind, lead_school_code, founded_on, chang
     if trigger is None:
         raise dash.exceptions.PreventUpdate
     fields = {"name": name, "kind": kind, "lead_school_code": lead_school_code, "founded_on": founded_on}
-    key = (code or "").strip()
-    try:
-        if trigger == f"{P}-create":
-            api_client.send(session["token"], "POST", f"{ADMIN_API}/communities", body({"code": key, **fields}))
-            message = t("admin.created", lang).format(what=key)
-        else:
-            if not key:
-                return hint(t("admin.communities.code_first", lang), f"{P}-hint"), dash.no_update
-            api_client.send(session["token"], "PATCH", f"{ADMIN_API}/communities/{part(key)}", body(fields))
-            message = t("admin.saved", lang).format(what=key)
-    except api_client.ApiError as exc:
-        return refusal(exc, lang, f"{P}-error"), dash.no_update
-    return done(message, f"{P}-done"), (changed or 0) + 1
+    return counted(create_or_save(P, session, lang, "communities", "code", code, fields,
+                                  "admin.communities.code_first"), changed)
 
 
 @callback(*[Output(i, "value") for i in FORM], Output(f"{P}-member_community", "value"),

@@ -22,6 +22,8 @@ from dashboard.pages.admin_common import (
     body,
     choices,
     clicked,
+    counted,
+    create_or_save,
     done,
     form_words,
     frame,
@@ -180,20 +182,8 @@ def submit(_create, _save, key, kind, school_code, room, vendor, model, installe
         raise dash.exceptions.PreventUpdate
     fields = {"school_code": school_code, "room": room, "vendor": vendor, "model": model,
               "installed_on": installed_on}
-    key = (key or "").strip()
-    try:
-        if trigger == f"{P}-create":
-            answer = api_client.send(session["token"], "POST", f"{ADMIN_API}/devices",
-                                     body({"id": key, "kind": kind, **fields}))
-            result = registered(answer or {}, lang)
-        else:
-            if not key:
-                return hint(t("admin.devices.id_first", lang), f"{P}-hint"), dash.no_update
-            api_client.send(session["token"], "PATCH", f"{ADMIN_API}/devices/{part(key)}", body(fields))
-            result = done(t("admin.saved", lang).format(what=key), f"{P}-done")
-    except api_client.ApiError as exc:
-        return refusal(exc, lang, f"{P}-error"), dash.no_update
-    return result, (changed or 0) + 1
+    return counted(create_or_save(P, session, lang, "devices", "id", key, fields, "admin.devices.id_first",
+                                  create_only={"kind": kind}, created=lambda a: registered(a, lang)), changed)
 
 
 @callback(*[Output(i, "value") for i in FORM], Output(f"{P}-result", "children", allow_duplicate=True),

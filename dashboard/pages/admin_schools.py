@@ -21,12 +21,10 @@ from dashboard.pages.admin_common import (
     body,
     choices,
     clicked,
-    done,
+    counted,
+    create_or_save,
     form_words,
     frame,
-    hint,
-    part,
-    refusal,
     register_gate,
     register_words,
     total_note,
@@ -128,19 +126,8 @@ def submit(_create, _save, code, name, county_code, locale, stage, classes, stud
     fields = {"name": name, "county_code": county_code, "locale": locale, "stage": stage, "classes": classes,
               "students": students, "teachers": teachers, "uplink_mbps": uplink_mbps, "latitude": latitude,
               "longitude": longitude}
-    key = (code or "").strip()
-    try:
-        if trigger == f"{P}-create":
-            api_client.send(session["token"], "POST", f"{ADMIN_API}/schools", body({"code": key, **fields}))
-            message = t("admin.created", lang).format(what=key)
-        else:
-            if not key:
-                return hint(t("admin.schools.code_first", lang), f"{P}-hint"), dash.no_update
-            api_client.send(session["token"], "PATCH", f"{ADMIN_API}/schools/{part(key)}", body(fields))
-            message = t("admin.saved", lang).format(what=key)
-    except api_client.ApiError as exc:
-        return refusal(exc, lang, f"{P}-error"), dash.no_update
-    return done(message, f"{P}-done"), (changed or 0) + 1
+    return counted(create_or_save(P, session, lang, "schools", "code", code, fields, "admin.schools.code_first"),
+                   changed)
 
 
 @callback(*[Output(i, "value") for i in FORM], Output(f"{P}-result", "children", allow_duplicate=True),
