@@ -53,7 +53,7 @@ class BrokerSync:
         """Listen and rewrite until `stop` is set; a lost database is waited for and reconnected."""
         while not stop.is_set():
             try:
-                with psycopg.connect(self.database_url, autocommit=True) as conn:
+                with psycopg.connect(self.database_url, autocommit=True, application_name="broker-sync") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.sync(conn)  # whatever changed while nobody listened
                     self._listen(conn, stop)

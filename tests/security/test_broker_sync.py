@@ -98,3 +98,15 @@ def test_a_rewrite_keeps_the_hashes_it_has_and_a_new_secret_replaces_them(tmp_pa
     (tmp_path / SECRET_FINGERPRINT_FILE).unlink()
     write_files(db, tmp_path, "another-provisioning-secret-0123", PLATFORM_PASSWORD)
     assert dict(line.split(":", 1) for line in passwords.read_text().splitlines())[kept] != rotated[kept]
+
+
+def test_a_device_registered_while_the_listener_was_cut_off_still_gets_in(synced, db, registry):
+    """Notices sent while the listener has no connection are lost; its reconnect rewrites everything."""
+    broker, school, sync, peers = synced
+    before = sync.rewrites
+    cut = db.execute("SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity "
+                     "WHERE application_name = 'broker-sync'").fetchall()
+    assert cut and all(r["done"] for r in cut)
+    registry.device(school, device_id="while-away-1")  # nobody listens at this moment
+    wait_for(lambda: _connects(broker, "while-away-1", peers), timeout=30)
+    assert sync.rewrites > before
