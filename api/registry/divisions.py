@@ -65,6 +65,7 @@ class Divisions:
     cities: dict[str, tuple[str, str]] = field(default_factory=dict)
     counties: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     confirmed: set[str] = field(default_factory=set)  # counties whose city the command line set against the package
+    boundaries: dict[str, str] = field(default_factory=dict)  # code -> the package's boundary file (api/geo)
 
 
 def _code(path: str) -> str | None:
@@ -87,6 +88,7 @@ def package() -> Divisions:
         code = _code(path)
         if level == "省" and code:
             found.provinces[code] = province
+            found.boundaries[code] = path
             province_by_name[province] = code
     for province, city, _district, path, level in rows:
         code, parent = _code(path), province_by_name.get(province)
@@ -94,12 +96,14 @@ def package() -> Divisions:
             if code == parent:  # 重庆 (and 台湾, 香港, 澳门): a city never takes its province's code
                 code = parent[:2] + "0100"
             found.cities[code] = (city, parent)
+            found.boundaries[code] = path
             city_by_name[(province, city)] = code
     for province, city, district, path, level in rows:
         code = _code(path)
         city_code = city_by_name.get((province, city))
         if level == "区县" and code and district and city_code:
             found.counties[code] = (district, city_code, found.cities[city_code][1])
+            found.boundaries[code] = path
     return found
 
 

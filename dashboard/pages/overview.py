@@ -1,9 +1,9 @@
 """运行监测 Operation monitoring: a scope's devices now, its trend, its children and the worst of them."""
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, ctx, dcc, html
 
-from dashboard import api_client, figures
+from dashboard import api_client, figures, map_figures
 from dashboard.components import (
     change_note,
     empty,
@@ -71,13 +71,17 @@ def layout(figure: str | None = None, **_query) -> html.Div:
             panel(html.Div([
                 html.Div(className="inline-control", children=[
                     html.Label(id="overview-figure-label", htmlFor="overview-figure"),
+                    # the URL's figure among the first options: the menu clears a value its options lack
                     dcc.Dropdown(id="overview-figure", value=figure or DEFAULT_FIGURE,
-                                 options=[{"label": t("online_rate", DEFAULT_LANG), "value": "online_rate"}], clearable=False, searchable=False),
+                                 options=[{"label": t(figure or DEFAULT_FIGURE, DEFAULT_LANG), "value": figure or DEFAULT_FIGURE}], clearable=False, searchable=False),
                 ]),
                 graph("overview-treemap", 362),
             ])),
             panel(html.Div(id="overview-ranking", className="scroll"), class_name="ranking-panel"),
             panel(html.Div(id="overview-children-table", className="scroll"), class_name="children-panel"),
+            html.Section(className="panel map-panel", style={"gridColumn": "1 / -1"}, children=[
+                dcc.Store(id="overview-map-drawn"), map_figures.map_graph("overview-map", 560),
+                html.Div(id="overview-map-notes", className="muted")]),
         ]),
     ])
 
@@ -252,3 +256,29 @@ def drill_down(click: dict | None, search: str | None):
     level, code = click["points"][0]["customdata"][:2]
     with keeping(search):
         return scope_search(level, code)
+
+
+@callback(
+    Output("overview-map", "figure"), Output("overview-map-drawn", "data"), Output("overview-map-notes", "children"),
+    Input("overview-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"),
+    Input("overview-figure", "value"), State("session", "data"), State("overview-map-drawn", "data"),
+)
+@page_callback("overview-map-error", lambda box, lang, **_: (figures.empty_figure(t("map", lang), lang), None, box))
+def children_on_map(_n: int | None, search: str | None, lang: str, key: str | None, session: dict,
+                    drawn: dict | None):
+    """The children on the map coloured by the chosen figure, or the schools by state (dashboard/map_figures.py)."""
+    level, code = requested_scope(search, session)
+    result = map_figures.draw(session["token"], level, code, key or DEFAULT_FIGURE, search, lang, drawn,
+                              live=ctx.triggered_id == "overview-refresh", path="/")
+    return result.figure, result.drawn, dash.no_update if result.notes is None else [html.Div(n) for n in result.notes]
+
+
+@callback(Output("url", "href", allow_duplicate=True), Input("overview-map", "clickData"), State("url", "search"),
+          prevent_initial_call=True)
+@page_callback()
+def map_drill_down(click: dict | None, search: str | None):
+    """A click on a child's area opens that child (keeping the period and the figure); on a school, its page."""
+    target = map_figures.click_target(click, "/")
+    if target is None:
+        raise dash.exceptions.PreventUpdate
+    return target

@@ -10,6 +10,7 @@ from dataclasses import astuple, dataclass
 from datetime import date
 from typing import Literal
 
+from api.geo.shapes import border
 from ops.seed import hubei
 
 Scale = Literal["demo", "province"]
@@ -43,6 +44,7 @@ CLASS_SIZE = {"urban": (42, 50), "town": (35, 45), "rural": (20, 35), "teaching_
 UPLINK_MBPS = {"urban": ((1000, 300), (94, 6)), "town": ((1000, 300), (60, 40)),
                "rural": ((100, 300), (55, 45)), "teaching_point": ((50, 100, 300), (25, 55, 20))}
 SPREAD_DEG = {"urban": 0.04, "town": 0.18, "rural": 0.28}
+BORDER_MARGIN_DEG = 0.005  # a school stands ~500 m inside its county at least: inside on any map of it
 
 
 @dataclass(frozen=True)
@@ -199,9 +201,26 @@ def county_schools(rng: random.Random, county: County, scale: Scale) -> list[Sch
         schools.append(School(
             f"2{county.code}{serial:03d}", names.name(locale, stage), county.code, county.city, locale, stage,
             *_size(rng, locale, stage), _uplink(rng, locale, stage),
-            round(county.latitude + rng.uniform(-spread, spread), 5),
-            round(county.longitude + rng.uniform(-spread, spread) * 1.15, 5)))
+            *_inside(county, f"2{county.code}{serial:03d}", spread,
+                     county.latitude + rng.uniform(-spread, spread),
+                     county.longitude + rng.uniform(-spread, spread) * 1.15)))
     return schools
+
+
+def _inside(county: County, code: str, spread: float, latitude: float, longitude: float) -> tuple[float, float]:
+    """(latitude, longitude) of a school, inside its county's boundary and at least BORDER_MARGIN_DEG from it
+    (the map draws it there, whatever its scale): the point drawn, else points drawn ever nearer the
+    county's seat by the school's own generator (the seed's other draws stay as they were), else the seat."""
+    edges = border(county.code)
+    own = random.Random(code)
+    lat, lon = round(latitude, 5), round(longitude, 5)
+    for attempt in range(1, 41):
+        if edges is None or (edges.contains(lon, lat) and edges.distance(lon, lat) >= BORDER_MARGIN_DEG):
+            return lat, lon
+        reach = spread * (1 - attempt / 40)
+        lat = round(county.latitude + own.uniform(-reach, reach), 5)
+        lon = round(county.longitude + own.uniform(-reach, reach) * 1.15, 5)
+    return county.latitude, county.longitude
 
 
 def classrooms(stage: str, classes: int) -> list[str]:
