@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 
+from api.auth import display
 from api.auth.models import User
 from api.auth.service import authenticate_token, oauth2_scheme
 from api.inputs import DbDate
@@ -28,8 +29,14 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 
 
-def signed_in(conn: Conn, token: Annotated[str, Depends(oauth2_scheme)]) -> User:
-    """The user the bearer token belongs to; 401 if it is missing, expired or revoked."""
+def signed_in(conn: Conn, token: Annotated[str, Depends(oauth2_scheme)], request: Request) -> User:
+    """The user the bearer token belongs to; 401 if it is missing, expired or revoked.
+
+    A display link's token (a wall screen) names the link's read-only principal: every request with it
+    but GET and HEAD answers 403 here, the one place every route taking a bearer token passes through,
+    and 401 once the link is revoked (api/auth/display.py)."""
+    if display.is_display_token(token):
+        return display.reader(conn, token, request.method)
     return authenticate_token(conn, token)
 
 

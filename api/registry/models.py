@@ -443,5 +443,27 @@ class RegistryHistoryPublic(RegistryHistoryBase):
     at: datetime
 
 
+# -- display links (大屏展示链接, sql/032; issued and revoked by api/auth/display_links.py) ----------
+class DisplayLinkBase(SQLModel):
+    label: Name
+    scope_level: Level = Field(sa_type=Text)
+    scope_code: Code
+    pages: list[str] = Field(sa_type=JSONB)
+    rotate_s: int
+
+
+class DisplayLink(DisplayLinkBase, table=True):
+    """A wall screen's link: its scope and pages; only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "display_link"
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
+    secret_hash: str
+    created_by: str
+    created_at: datetime | None = _now_column()
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    revoked_by: str | None = None
+    last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
 TABLE_MODELS = (Province, City, County, School, Device, Community, CommunityMember, AppUser, OpsTeam, AuditLog,
-                RegistryHistory)
+                RegistryHistory, DisplayLink)

@@ -57,6 +57,7 @@ def layout(**_query) -> html.Div:
     return frame(P, [
         dcc.Store(id=f"{P}-changed", data=0),  # bumped after every action so the lists re-read at once
         dcc.Store(id=f"{P}-items", data=[]),  # the users listed, for the edit button to fill the form
+        dcc.Link(id=f"{P}-display", href="/admin/display", className="admin-more"),  # wall screens' links
         html.Div(className="admin-grid", children=[
             panel(html.Div([
                 html.Div(className="toolbar", children=[
@@ -82,7 +83,8 @@ register_words({
     (f"{P}-q", "placeholder"): "admin.users.search", (f"{P}-list-title", "children"): "admin.users.title",
     (f"{P}-form-title", "children"): "admin.users.form", (f"{P}-create", "children"): "admin.create",
     (f"{P}-save", "children"): "admin.save", (f"{P}-locks-title", "children"): "admin.locks.title",
-    (f"{P}-password-hint", "children"): "admin.users.password_hint", **form_words(P, FIELDS)})
+    (f"{P}-password-hint", "children"): "admin.users.password_hint",
+    (f"{P}-display", "children"): "admin.display.open", **form_words(P, FIELDS)})
 
 
 def user_rows(users: list[dict], lang: str) -> list[list]:
