@@ -70,6 +70,7 @@ DESCRIPTIONS = {
     422: "Invalid input: `errors` names each field at fault and why.",
     423: "The account is locked after repeated failed logins; `Retry-After` says for how long.",
     429: "Too many failed logins from this address; `Retry-After` says when to try again.",
+    503: "Busy with other work of the same kind; `Retry-After` says when to try again.",
 }
 
 

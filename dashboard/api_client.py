@@ -101,6 +101,11 @@ def upload(token: str, path: str, filename: str, content: bytes, **params) -> di
     return _send("POST", path, token, files={"file": (filename, content)}, params=params or None).json()
 
 
+def post_content(token: str, path: str, content: bytes, media_type: str) -> dict:
+    """POST raw bytes of a media type as the body (a photo: image/jpeg) as the user; the API's answer."""
+    return _send("POST", path, token, content=content, headers={"Content-Type": media_type}).json()
+
+
 def download(token: str, path: str, **params) -> tuple[bytes, str]:
     """A file the API exports (format=csv|xlsx), with the file name it suggests."""
     r = _send("GET", path, token, params=params)

@@ -66,25 +66,38 @@ class Notice:
         """A one-line subject."""
         return f"【{KIND_TITLES[self.kind]}】{self.school_name} · {len(self.alerts)} 条"
 
+    def worst_first(self) -> list[dict]:
+        """The notice's alerts, worst first (newest first within a severity)."""
+        by_time = sorted(self.alerts, key=lambda a: a["fired_at"] or a["first_seen"], reverse=True)
+        return sorted(by_time, key=lambda a: -_SEVERITY_RANK[a["severity"]])
+
     def markdown(self, tz: ZoneInfo, link: str) -> str:
-        """The message body in chat-robot markdown."""
+        """The message body in chat-robot markdown: each alert links to the cockpit's phone page, where the
+        team acknowledges, takes and closes it (after a login, the link lands there)."""
+        alerts = self.worst_first()
         lines = [f"**{self.title()}**"]
-        for a in sorted(self.alerts, key=lambda a: -_SEVERITY_RANK[a["severity"]]):
+        for a in alerts:
             since = (a["fired_at"] or a["first_seen"]).astimezone(tz).strftime("%m-%d %H:%M")
             tail = f"，已恢复 {a['resolved_at'].astimezone(tz):%H:%M}" if self.kind == "resolved" else ""
-            lines.append(f"> [{a['severity']}] {a['summary']}（{a['device_id']}）自 {since}{tail}")
+            own = f" [处理]({field_link(link, a['id'])})" if len(alerts) > 1 else ""
+            lines.append(f"> [{a['severity']}] {a['summary']}（{a['device_id']}）自 {since}{tail}{own}")
         if self.kind == "escalation":
             lines.append(f"已升级至第 {self.alerts[0]['escalation_level']} 级，请尽快确认。")
-        lines.append(f"[查看详情]({link}/patrol)")
+        lines.append(f"[查看详情]({field_link(link, alerts[0]['id'])})")
         return "\n".join(lines)
 
-    def payload(self) -> dict:
-        """The structured form sent over MQTT."""
+    def payload(self, link: str) -> dict:
+        """The structured form sent over MQTT, each alert with its link to the phone page."""
         return {"kind": self.kind, "team": self.team["name"] if self.team else None,
                 "school": self.school_name,
                 "alerts": [{"id": a["id"], "rule": a["rule_id"], "device_id": a["device_id"],
                             "school_code": a["school_code"], "severity": a["severity"], "summary": a["summary"],
-                            "state": a["state"]} for a in self.alerts]}
+                            "state": a["state"], "link": field_link(link, a["id"])} for a in self.worst_first()]}
+
+
+def field_link(dashboard_url: str, alert_id: int) -> str:
+    """The cockpit's phone page (外勤) opened on an alert: `{dashboard_url}/field?alert={id}`."""
+    return f"{dashboard_url.rstrip('/')}/field?alert={int(alert_id)}"
 
 
 class Notifier:
@@ -134,7 +147,7 @@ class Notifier:
         return delivered
 
     def _send_mqtt(self, topic: str, notice: Notice, _body: str) -> None:
-        payload = json.dumps(notice.payload(), ensure_ascii=False).encode()
+        payload = json.dumps(notice.payload(self.settings.dashboard_url), ensure_ascii=False).encode()
         self.link.publish(Outgoing(topic, payload, qos=1), wait_s=5)
 
     def _send_webhook(self, url: str, notice: Notice, body: str) -> None:

@@ -3,7 +3,15 @@
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PlainSerializer, Strict, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from api.inputs import DbDateTime, DbText, JsonObject
 from core.scope import Level
@@ -156,6 +164,10 @@ class AlertDetail(Alert):
     rule_title: str
     suppressed: list[SuppressedAlert]
     notifications: list[Notice]
+    school_name: str | None = None
+    room: str | None = None
+    work_order_id: int | None = Field(None, description="the work order standing for the alert (open, in progress, "
+                                                        "done or rejected), if there is one")
 
 
 class SchoolAlerts(BaseModel):
@@ -198,6 +210,72 @@ class WorkOrderRow(WorkOrder):
 
     school_name: str
     overdue: bool
+
+
+# Blanks trimmed first, then 1–2,000 characters that a text column stores (DbText's own checks after).
+NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), *DbText.__metadata__]
+
+
+class NoteIn(BaseModel):
+    """A note on a work order: what was found, what was done (1–2,000 characters, blanks trimmed)."""
+
+    text: NoteText = Field(examples=["更换了网关电源适配器, 已恢复上线"])
+
+
+class Note(BaseModel):
+    """A note on a work order."""
+
+    id: int
+    author: str
+    created_at: Timestamp
+    text: str
+
+
+class Photo(BaseModel):
+    """A photo of a repair, as stored: a JPEG of at most 1280 pixels a side, fetched at `url`."""
+
+    id: int
+    author: str
+    created_at: Timestamp
+    width: int
+    height: int
+    bytes: int
+    url: str = Field(examples=["/api/v1/work-orders/12/photos/3"])
+
+
+class WorkOrderDetail(WorkOrder):
+    """A work order with where it is, its alert's severity and state, and its notes and photos."""
+
+    school_name: str
+    room: str | None
+    severity: Severity | None = Field(description="its alert's (none for an order without an alert)")
+    alert_state: AlertState | None
+    rule_title: str | None
+    notes: list[Note]
+    photos: list[Photo]
+
+
+class QueueItem(BaseModel):
+    """One piece of work in a team's queue: an open work order, or an open alert nobody has an order for."""
+
+    kind: Literal["order", "alert"]
+    order_id: int | None
+    alert_id: int | None
+    severity: Severity | None = Field(description="the alert's (none for an order without an alert)")
+    alert_state: AlertState | None
+    order_status: OrderStatus | None
+    title: str
+    rule_title: str | None
+    school_code: str
+    school_name: str
+    device_id: str | None
+    room: str | None
+    assignee: str | None
+    since: Timestamp = Field(description="when its alert fired (an order without an alert: when it was opened)")
+    deadline: Timestamp | None
+    overdue: bool
+    notes: int
+    photos: int
 
 
 class ResponseTimes(BaseModel):

@@ -10,7 +10,7 @@ from api.deps import AskedPeriod, Conn, CurrentUser, PathScope, role
 from api.errors import problems
 from api.export import EXPORT_RESPONSES, XLSX_MEDIA_TYPE, ExportFormat, table_response
 from api.inputs import DbText, JsonObject
-from api.patrol import service
+from api.patrol import notes, service
 from api.patrol.models import (
     Alert,
     AlertDetail,
@@ -87,8 +87,8 @@ def alerts_by_school(scope: PathScope, conn: Conn) -> list[dict]:
 @router.get("/alerts/{alert_id}", response_model=AlertDetail,
             summary="An alert, the alerts it suppresses, and its notifications")
 def get_alert(alert_id: Id, conn: Conn, user: CurrentUser) -> dict:
-    """The alert if its school is in the user's scope."""
-    return service.visible_alert(conn, user, alert_id)
+    """The alert if its school is in the user's scope, with where it is and its work order."""
+    return {**service.visible_alert(conn, user, alert_id), **notes.alert_context(conn, alert_id)}
 
 
 @router.get("/alerts/{alert_id}/grouped", response_model=list[AlertRow], responses=EXPORT_RESPONSES,

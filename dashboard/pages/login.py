@@ -3,6 +3,10 @@
 A user who must choose a new password first (a generated or reset one: /auth/me says
 `must_change_password`) is not let in yet: the form asks for the new password, changes it through
 the API, logs in again with it, and only then keeps the session and lands.
+
+It lands where `?next=` says — the page that was opened without a session, such as a notice's
+link to the phone page — when that is a path of this cockpit (dashboard.landing.safe_next), else
+on the overview.
 """
 
 import dash
@@ -12,14 +16,16 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard import api_client
 from dashboard.components import error_message
 from dashboard.i18n import t
+from dashboard.landing import safe_next
 from dashboard.page import page_callback
 
 dash.register_page(__name__, path="/login", title="登录 · 教育信息化数字驾驶舱")
 
 
-def layout(**_query) -> html.Div:
-    """The login form."""
+def layout(**query) -> html.Div:
+    """The login form, and where it lands (`?next=`, if it is safe)."""
     return html.Div(className="login-box", children=[
+        dcc.Store(id="login-next", data=safe_next(query.get("next"))),
         html.H2(id="login-heading"),
         html.Label(id="login-username-label", htmlFor="login-username"),
         dcc.Input(id="login-username", type="text", autoComplete="username"),
@@ -57,10 +63,12 @@ def words(lang: str):
           Output("login-pending", "data"), Output("login-change", "hidden"),
           Input("login-submit", "n_clicks"), Input("login-password", "n_submit"),
           State("login-username", "value"), State("login-password", "value"), State("lang", "data"),
-          prevent_initial_call=True)
+          State("login-next", "data"), prevent_initial_call=True)
 @page_callback()
-def submit(clicks: int, submits: int, username: str | None, password: str | None, lang: str):
-    """Log in through the API and land on the user's own scope (or first ask for a new password)."""
+def submit(clicks: int, submits: int, username: str | None, password: str | None, lang: str,
+           landing: str | None = None):
+    """Log in through the API and land on the page asked for, else the user's own scope (or first ask for a
+    new password)."""
     if not clicks and not submits:  # the form was just drawn (a page's layout arrives after the first call)
         raise dash.exceptions.PreventUpdate
     if not username or not password:  # nothing to ask the API yet
@@ -73,7 +81,7 @@ def submit(clicks: int, submits: int, username: str | None, password: str | None
         return dash.no_update, dash.no_update, t(key, lang) if key else error_message(exc, lang), None, True
     if user.get("must_change_password"):  # not in yet: the new password first
         return dash.no_update, dash.no_update, "", token, False
-    return {"token": token, "user": user}, "/", "", None, True
+    return {"token": token, "user": user}, safe_next(landing), "", None, True
 
 
 @callback(Output("session", "data", allow_duplicate=True), Output("url", "href", allow_duplicate=True),
@@ -81,10 +89,10 @@ def submit(clicks: int, submits: int, username: str | None, password: str | None
           Input("login-change-submit", "n_clicks"), Input("login-repeat", "n_submit"),
           State("login-pending", "data"), State("login-username", "value"), State("login-password", "value"),
           State("login-new", "value"), State("login-repeat", "value"), State("lang", "data"),
-          prevent_initial_call=True)
+          State("login-next", "data"), prevent_initial_call=True)
 @page_callback()
 def change_password(clicks: int, submits: int, token: str | None, username: str | None, current: str | None,
-                    new: str | None, repeat: str | None, lang: str):
+                    new: str | None, repeat: str | None, lang: str, landing: str | None = None):
     """Change the password through the API (its policy decides and says why not), log in with the new one
     and land."""
     if (not clicks and not submits) or not token:
@@ -98,7 +106,7 @@ def change_password(clicks: int, submits: int, token: str | None, username: str 
         user = api_client.get(fresh, "/api/v1/auth/me")
     except api_client.ApiError as exc:  # the policy's reason (too short, contains the username…) as the API says it
         return dash.no_update, dash.no_update, html.Span([error_message(exc, lang), " ", str(exc)], role="alert")
-    return {"token": fresh, "user": user}, "/", ""
+    return {"token": fresh, "user": user}, safe_next(landing), ""
 
 
 FAILURES = {401: "login.failed", 423: "login.locked", 429: "login.throttled"}

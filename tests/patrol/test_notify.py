@@ -1,17 +1,21 @@
 """Notices against a local chat-robot webhook, a local SMTP server and the real broker."""
 
+import email
+import email.policy
 import json
+import re
 import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from core.mqtt import LinkOptions, MqttLink
 from core.settings import parse_mqtt_url
-from patrol.notify import Notifier, dispatch
+from patrol.notify import Notice, Notifier, dispatch, field_link
 from patrol.routing import create_team
 from patrol.settings import PatrolSettings
 from tests.patrol.conftest import LESSON_TIME
@@ -105,6 +109,11 @@ def test_firing_goes_to_webhook_and_email_grouped_per_school(world, robot, smtp)
     assert message["msgtype"] == "markdown" and "设备离线" in message["markdown"]["content"]
     assert len(smtp.messages) == 1 and smtp.messages[0].rcpt_tos == ["ops@example.edu"]
     assert "设备离线" in smtp.messages[0].content.decode("utf-8", "replace") or smtp.messages[0].content
+    alerts = [a["id"] for a in world.alerts("device_offline")]
+    links = {f"http://127.0.0.1:8050/field?alert={a}" for a in alerts}  # each alert, on the phone page
+    assert links <= set(re.findall(r"\]\((\S+?)\)", message["markdown"]["content"]))
+    mail = email.message_from_bytes(smtp.messages[0].content, policy=email.policy.default).get_content()
+    assert links <= set(re.findall(r"\]\((\S+?)\)", mail))
     assert dispatch(world.db, notifier, NOW + timedelta(seconds=15)) == \
         {"firing": 0, "escalation": 0, "reminder": 0, "resolved": 0}
     logged = world.db.execute("SELECT channel, status FROM notification ORDER BY id").fetchall()
@@ -191,4 +200,27 @@ def test_mqtt_channel(world, broker):
         sender.stop()
         listener.stop()
     assert got[0]["kind"] == "firing" and len(got[0]["alerts"]) == 2
+    assert {a["link"] for a in got[0]["alerts"]} == {f"http://127.0.0.1:8050/field?alert={a['id']}"
+                                                     for a in got[0]["alerts"]}
     assert listener.callback_errors == 0
+
+
+def test_each_notice_links_to_its_alerts_on_the_phone_page():
+    at = LESSON_TIME
+    alerts = [{"id": i, "severity": severity, "summary": summary, "device_id": f"B{i}", "fired_at": at + timedelta(
+        minutes=i), "first_seen": at, "resolved_at": at + timedelta(hours=1), "rule_id": "device_offline", "school_code": "4213030001",
+        "state": "firing", "escalation_level": 0}
+        for i, severity, summary in ((7, "warning", "一体机离线"), (9, "critical", "学校网络中断"),
+                                     (8, "warning", "录播离线"))]
+    notice = Notice("firing", {"name": "曾都区运维"}, "曾都一小", alerts)
+    body = notice.markdown(ZoneInfo("Asia/Shanghai"), "https://cockpit.example.edu/")
+    lines = body.split("\n")
+    assert lines[1].startswith("> [critical] 学校网络中断") and lines[2].startswith("> [warning] 录播离线")  # worst, newest
+    assert [re.findall(r"\((\S+)\)$", line) for line in lines[1:4]] == [
+        [f"https://cockpit.example.edu/field?alert={i}"] for i in (9, 8, 7)]  # one link a line, no double slash
+    assert lines[-1] == "[查看详情](https://cockpit.example.edu/field?alert=9)"  # the worst
+    assert [a["link"] for a in notice.payload("https://cockpit.example.edu")["alerts"]] == [
+        f"https://cockpit.example.edu/field?alert={i}" for i in (9, 8, 7)]
+    alone = Notice("resolved", None, "曾都一小", alerts[:1]).markdown(ZoneInfo("Asia/Shanghai"), "http://x")
+    assert alone.count("/field?alert=7") == 1  # one alert: the one link at the end
+    assert field_link("http://127.0.0.1:8050", 12) == "http://127.0.0.1:8050/field?alert=12"
