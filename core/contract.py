@@ -10,8 +10,10 @@ Topics are keyed by device id, never by the school hierarchy:
     edu/dev/{device_id}/status      retained online/offline     device -> platform (last will)
     edu/dev/{device_id}/ack         command acknowledgements    device -> platform
     edu/dev/{device_id}/cmd         commands                    platform -> device
+    edu/dev/{device_id}/snapshot    camera stills in lessons    device -> platform (the snapshot intake)
 """
 
+import base64
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +27,8 @@ TOPIC_ROOT = "edu/dev"
 QOS = 1  # at-least-once end to end; writes are idempotent on (device, seq, time)
 CONTRACT_VERSION = 1
 MAX_PAYLOAD_BYTES = 16 * 1024  # larger payloads are dead-lettered unread
+# A camera still's payload (a JPEG of a few tens of KiB, base64 in JSON) has a bound of its own.
+MAX_SNAPSHOT_PAYLOAD_BYTES = 128 * 1024
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{3,64}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
@@ -61,6 +65,8 @@ class Channel(StrEnum):
     COMMAND = "cmd"
     # Written by the broker alone: a notice that it refused one of the device's publishes.
     REFUSED = "refused"
+    # Camera stills during lessons: read by the snapshot intake (patrol/snapshots.py), not the ingest.
+    SNAPSHOT = "snapshot"
 
 
 UPSTREAM = (Channel.TELEMETRY, Channel.EVENT, Channel.STATUS, Channel.ACK)  # what devices publish
@@ -265,6 +271,24 @@ class BrokerRefusal(BaseModel):
     limit: int = Field(ge=0, description="the largest payload the broker lets through")
 
 
+# Base64 with its padding (RFC 4648 §4): whole groups of four, the last one padded.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+class CameraSnapshot(_Sequenced):
+    """A still of one camera during a lesson, about one a minute: a JPEG of a few tens of KiB,
+    base64 in the payload, which is at most MAX_SNAPSHOT_PAYLOAD_BYTES."""
+
+    camera: CameraRole
+    lesson_id: Text | None = Field(default=None, max_length=64, description="the remote lesson being carried, if any")
+    jpeg: str = Field(max_length=MAX_SNAPSHOT_PAYLOAD_BYTES, pattern=BASE64_PATTERN,
+                      description="the JPEG still, base64 (RFC 4648, with padding)")
+
+    def image(self) -> bytes:
+        """The JPEG bytes."""
+        return base64.b64decode(self.jpeg)
+
+
 TELEMETRY = TypeAdapter(Telemetry)
 
 
@@ -288,6 +312,6 @@ def json_schemas() -> dict[str, dict]:
     schemas = {
         "telemetry.board": BoardTelemetry, "telemetry.recorder": RecorderTelemetry,
         "telemetry.gateway": GatewayTelemetry, "event": DeviceEvent, "status": DeviceStatus,
-        "cmd": Command, "ack": CommandAck,
+        "cmd": Command, "ack": CommandAck, "snapshot": CameraSnapshot,
     }
     return {f"{name}.schema.json": model.model_json_schema(mode="validation") for name, model in schemas.items()}

@@ -24,6 +24,7 @@ INGEST = "ingest"
 PATROL = f"{SERVICE_PREFIX}patrol"
 API = f"{SERVICE_PREFIX}api"  # the API's command sender
 MONITOR = f"{SERVICE_PREFIX}monitor"  # health checks: $SYS and the patrol's notices, read only
+SNAPSHOTS = f"{SERVICE_PREFIX}snapshots"  # the snapshot intake: reads camera stills, nothing else
 
 
 def derived_password(secret: str, username: str) -> str:

@@ -40,6 +40,9 @@ FAULTS: dict[str, FaultKind] = {
     "saturated": FaultKind(("gateway",), 0.01, (15, 45)),
     "lossy": FaultKind(("gateway",), 0.01, (10, 30)),
     "aps_down": FaultKind(("gateway",), 0.003, (10, 60)),
+    # camera stills (devices/frames.py): a lens out of focus, a lens covered
+    "blurred_picture": FaultKind(("recorder", "board"), 0.004, (5, 30)),
+    "covered_camera": FaultKind(("recorder", "board"), 0.003, (3, 20)),
 }
 
 

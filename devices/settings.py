@@ -17,6 +17,7 @@ class SimulatorSettings(BaseSettings):
     duplicate_share: float = 0.002  # messages published twice
     late_share: float = 0.002  # messages published after the device's next one
     limit: int | None = None  # simulate only the first N devices
+    snapshot_interval_s: float = 60  # a still of each camera this often during its room's lessons (0: none)
     device_secret: str | None = None  # derives per-device MQTT passwords when the broker needs them
 
 

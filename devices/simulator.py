@@ -6,21 +6,25 @@ follows from a target rate), emit lesson and power events, and suffer the faults
 devices.faults: off the network, a school's network down, overheating, a camera lost,
 a stream dropped mid-lesson… A few have a wrong clock, and now and then a message is
 sent twice or arrives late, so the cockpit, the ingest and the patrol have something
-real to deal with.
+real to deal with. During its remote lessons each camera of a recording classroom, and of a
+receiving classroom's board, sends a still about once a minute (devices/frames.py), black,
+frozen, blurred or covered when the device suffers that fault.
 """
 
+import base64
 import heapq
 import logging
 import random
 import threading
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
 
 from core.calendar import SchoolCalendar, load_calendar
-from core.contract import Channel, Command, CommandAck, CommandResult
+from core.contract import CameraSnapshot, Channel, Command, CommandAck, CommandResult
 from core.credentials import device_password
 from devices.behaviour import (
     LessonSlot,
@@ -33,6 +37,7 @@ from devices.behaviour import (
 )
 from devices.faults import FAULTS, FaultSchedule, Misbehaviour
 from devices.fleet import DeviceConnection, Fleet
+from devices.frames import CAMERAS, FrameRenderer
 from devices.settings import SimulatorSettings
 
 log = logging.getLogger(__name__)
@@ -112,6 +117,10 @@ class Simulator:
         self._held: dict[str, tuple[Channel, object]] = {}  # a message each that will arrive late
         self._due: list[tuple[float, str]] = []
         self._last_tick = time.time()
+        self.frames = FrameRenderer()
+        # recording classrooms and receiving classrooms' boards film their lessons: when each sends its next stills
+        self._stills_due = {d.id: 0.0 for d in devices
+                            if d.kind == "recorder" or any(s.role == "receiving" for s in d.lessons)}
         fleet.on_connected = self._on_connected
         fleet.on_command = self._on_command
         now = time.time()
@@ -161,6 +170,28 @@ class Simulator:
         if (late := self._held.pop(conn.device_id, None)) is not None:
             conn.publish(*late)
 
+    def stills(self, now: float) -> None:
+        """A still of each camera of every room in a remote lesson whose stills are due (about once a
+        `snapshot_interval_s`, the first ones soon after the lesson begins)."""
+        interval = self.settings.snapshot_interval_s
+        if interval <= 0:
+            return
+        moment = datetime.fromtimestamp(now, UTC)
+        for device_id, due in self._stills_due.items():
+            dev, conn = self.devices[device_id], self.fleet.connections[device_id]
+            if not conn.connected or dev.lesson_now(self.calendar.local(moment)) is None:
+                self._stills_due[device_id] = 0.0
+                continue
+            if due == 0.0:  # the lesson has just begun (or the device came back): soon, spread out
+                self._stills_due[device_id] = now + self.rng.uniform(1, min(20.0, interval))
+                continue
+            if now < due:
+                continue
+            self._stills_due[device_id] = due + interval if now - due < interval else now + interval
+            for message in camera_stills(self.frames, dev, moment + timedelta(
+                    seconds=self.clock_offset.get(device_id, 0.0)), int(now // interval), self.calendar):
+                conn.publish(Channel.SNAPSHOT, message)
+
     def inject(self, device_id: str, fault: str, minutes: float, now: float | None = None) -> None:
         """Make a device suffer a fault now, for some minutes (a school's network for network_down)."""
         if device_id not in self.devices:
@@ -198,6 +229,7 @@ class Simulator:
                 conn.publish(Channel.EVENT, power_event(dev, moment, on=False))
                 conn.shutdown(moment)
             conn.wanted = wanted
+        self.stills(now)
 
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set."""
@@ -210,6 +242,32 @@ class Simulator:
             self.step(now)
             self.fleet.poll(0.05)
         self.fleet.close()
+
+
+# Which camera a fault of one lens strikes: the students' camera of a recording classroom (as a
+# camera lost does), the board's only one. A black or frozen picture is the whole device's.
+_ONE_LENS = {"recorder": "students", "board": "panorama"}
+_WHOLE_DEVICE = {"black_picture", "frozen_picture"}
+_ONE_LENS_FAULTS = {"blurred_picture", "covered_camera"}
+DARK_ROOMS = 0.1  # rooms that are dark (lights off, curtains drawn) yet perfectly fine: light at a third
+
+
+def camera_stills(frames: FrameRenderer, dev: SimDevice, moment: datetime, frame: int,
+                  calendar: SchoolCalendar) -> list[CameraSnapshot]:
+    """A still of each working camera of the device at this moment (its own clock), with its faults."""
+    slot = dev.lesson_now(calendar.local(moment))
+    light = 0.33 if zlib.crc32(f"{dev.id}:light".encode()) % 1000 < DARK_ROOMS * 1000 else 1.0
+    stills = []
+    for role in CAMERAS.get(dev.kind, ()):
+        if role == "students" and "camera_lost" in dev.faults:
+            continue  # an offline camera sends nothing
+        faults = {f for f in dev.faults
+                  if f in _WHOLE_DEVICE or (f in _ONE_LENS_FAULTS and role == _ONE_LENS.get(dev.kind))}
+        jpeg = frames.still(dev.id, role, frame, faults, light)
+        stills.append(CameraSnapshot(v=1, ts=moment, seq=dev.next_seq(), camera=role,
+                                     lesson_id=slot.lesson_id if slot else None,
+                                     jpeg=base64.b64encode(jpeg).decode()))
+    return stills
 
 
 def build(database_url: str, fleet: Fleet, settings: SimulatorSettings, tz: str) -> Simulator:

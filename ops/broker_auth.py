@@ -3,7 +3,7 @@
 Every registered device logs in as itself (username = device id; password derived from
 the provisioning secret, see core.credentials) and may publish only under its own
 topics and read only its own commands. Each service process has its own account
-(`svc.ingest-<worker>`, `svc.patrol`, `svc.api`, `svc.monitor`; passwords derived from
+(`svc.ingest-<worker>`, `svc.patrol`, `svc.api`, `svc.monitor`, `svc.snapshots`; passwords derived from
 the platform's broker secret) limited to what that service does. Every listener
 replaces the client id a client sends with its username (`use_username_as_clientid`),
 so a client id belongs to one account: no device can take over another device's or a
@@ -45,6 +45,7 @@ from core.credentials import (
     MONITOR,
     PATROL,
     SERVICE_PREFIX,
+    SNAPSHOTS,
     derived_password,
     device_password,
     ingest_account,
@@ -69,11 +70,14 @@ LISTENER_IDENTITY = "use_username_as_clientid true\n"
 def guard_conf(plugin: Path | str) -> str:
     """The broker's lines loading its guard (deploy/mosquitto/guard.c): a device's SUBSCRIBE outside
     its own command topic is refused in the SUBACK, and a device's payload over the contract's limit
-    is refused with PUBACK 0x87 and reported on its `refused` topic, which the ingest dead-letters."""
+    (its own, larger one on the snapshot topic) is refused with PUBACK 0x87 and reported on its
+    `refused` topic, which the ingest dead-letters."""
     return (f"plugin {plugin}\n"
             f"plugin_opt_device_subscribe {contract.topic('%u', Channel.COMMAND)}\n"
             f"plugin_opt_refused_topic {contract.topic('%u', Channel.REFUSED)}\n"
             f"plugin_opt_max_payload {contract.MAX_PAYLOAD_BYTES}\n"
+            f"plugin_opt_snapshot_topic {contract.topic('%u', Channel.SNAPSHOT)}\n"
+            f"plugin_opt_snapshot_max_payload {contract.MAX_SNAPSHOT_PAYLOAD_BYTES}\n"
             f"plugin_opt_service_prefix {SERVICE_PREFIX}\n")
 
 
@@ -92,13 +96,14 @@ def service_rules(ingest_workers: Iterable[str] = ("1",)) -> dict[str, list[str]
     rules[PATROL] = [f"read {every}/{Channel.STATUS.value}", f"write {OPS_ROOT}/#"]  # last wills; notices
     rules[API] = [f"write {every}/{Channel.COMMAND.value}"]  # commands down to devices
     rules[MONITOR] = ["read $SYS/#", f"read {OPS_ROOT}/#"]
+    rules[SNAPSHOTS] = [f"read {every}/{Channel.SNAPSHOT.value}"]  # camera stills, for the snapshot intake
     return rules
 
 
 def acl_text(ingest_workers: Iterable[str] = ("1",)) -> str:
     """The access list: devices confined to their own topics; each service to what it needs."""
     own = {Channel.TELEMETRY: "write", Channel.EVENT: "write", Channel.STATUS: "write", Channel.ACK: "write",
-           Channel.COMMAND: "read"}
+           Channel.COMMAND: "read", Channel.SNAPSHOT: "write"}
     device_rules = "".join(f"pattern {access} {contract.topic('%u', channel)}\n" for channel, access in own.items())
     services = "".join(f"user {account}\n" + "".join(f"topic {line}\n" for line in lines) + "\n"
                        for account, lines in service_rules(ingest_workers).items())

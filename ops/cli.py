@@ -86,6 +86,16 @@ def patrol() -> None:
 
 
 @app.command()
+def snapshots() -> None:
+    """Run the snapshot intake: camera stills in, checked for video health, the latest kept (智能巡课)."""
+    from patrol.snapshot_service import run
+    from patrol.snapshots import snapshot_settings
+
+    _logging("snapshots")
+    run(platform_settings(), snapshot_settings())
+
+
+@app.command()
 def rollups(interval_s: Annotated[float, typer.Option(help="seconds between rollup refreshes")] = 60.0,
             now_interval_s: Annotated[float, typer.Option(help="seconds between per-school state refreshes")] = 5.0
             ) -> None:

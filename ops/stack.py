@@ -253,7 +253,7 @@ class Stack:
             print(f"  history     a term of simulated past in {time.monotonic() - started:.1f}s", flush=True)
 
     def _children(self, db_url: str, mqtt_url: str, platform_password: str | None) -> list[Child]:
-        from core.credentials import API, PATROL, derived_password, ingest_account
+        from core.credentials import API, PATROL, SNAPSHOTS, derived_password, ingest_account
 
         env = {**os.environ, "COCKPIT_DATABASE_URL": db_url, "COCKPIT_MQTT_URL": mqtt_url,
                "COCKPIT_DATA_DIR": str(self.data_dir),
@@ -274,7 +274,8 @@ class Stack:
 
         children = [Child("ingest", ["ingest"], account(ingest_account(self._ingest_worker()))),
                     Child("rollups", ["rollups"], env), Child("patrol", ["patrol"], account(PATROL)),
-                    Child("api", ["api"], account(API)), Child("dashboard", ["dashboard"], env)]
+                    Child("api", ["api"], account(API)), Child("dashboard", ["dashboard"], env),
+                    Child("snapshots", ["snapshots"], account(SNAPSHOTS))]  # camera stills (智能巡课)
         if self.simulate:
             children.append(Child("simulator", ["simulate"], env))  # devices log in as themselves
         return children

@@ -11,10 +11,12 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class PushChannel(StrEnum):
-    """The channels a vendor platform may push: the sequenced ones, stored once per (device, seq, ts)."""
+    """The channels a vendor platform may push: the sequenced ones, stored once per (device, seq, ts), and
+    camera stills, stored once per (device, camera, ts)."""
 
     TELEMETRY = "telemetry"
     EVENT = "event"
+    SNAPSHOT = "snapshot"
 
 
 class PushBatch(BaseModel):

@@ -11,7 +11,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 
 from api.errors import problems
-from api.ingest_push import service
+from api.ingest_push import service, snapshots
 from api.ingest_push.models import (
     MAX_BODY_BYTES,
     PUSH_BATCH_SCHEMA,
@@ -77,6 +77,8 @@ async def push_readings(channel: PushChannel, vendor: Annotated[str, Security(cu
     """
     batch = _batch(await _body(request))
     try:
+        if channel is PushChannel.SNAPSHOT:  # camera stills: the snapshot intake's path (api/ingest_push/snapshots.py)
+            return await run_in_threadpool(snapshots.push, request.app.state.pool, vendor, batch.readings)
         return await run_in_threadpool(service.push, request.app.state.pool, vendor, channel, batch.readings)
     except (*RETRYABLE, PoolTimeout):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable; nothing was "

@@ -12,7 +12,7 @@
  *    notice to the device's `refused` topic, which only the broker can write and the ingest
  *    reads: the ingest dead-letters and counts it. Mosquitto 2.0's own size limit would answer
  *    with 0x95, a code MQTT 5 allows in a DISCONNECT but not in a PUBACK, and clients drop the
- *    connection on it.
+ *    connection on it. A device's snapshot topic (camera stills) has a larger limit of its own.
  *
  * Everything else, and every service account, is left to the access list (the plugin defers).
  *
@@ -20,6 +20,8 @@
  *   device_subscribe  the one filter a device may subscribe to; %u is its username
  *   refused_topic     where refusal notices go; %u is the device's username
  *   max_payload       the largest payload a device may publish, in bytes
+ *   snapshot_topic    optional: a device's topic with a limit of its own; %u is its username
+ *   snapshot_max_payload  that topic's limit, in bytes (with snapshot_topic)
  *   service_prefix    usernames starting with it are the platform's own services
  *
  * Build: gcc -shared -fPIC -O2 -o guard.so guard.c (headers: Mosquitto 2.0's development files).
@@ -39,6 +41,8 @@ static char *device_subscribe = NULL;
 static char *refused_topic = NULL;
 static char *service_prefix = NULL;
 static unsigned long max_payload = 0;
+static char *snapshot_topic = NULL;
+static unsigned long snapshot_max_payload = 0;
 
 /* The pattern with each %u replaced by the username; NULL when out of memory. */
 static char *expand(const char *pattern, const char *username)
@@ -103,14 +107,28 @@ static int check_subscribe(const char *username, const char *filter)
 	return MOSQ_ERR_ACL_DENIED;
 }
 
+/* The payload limit of a device's publish to this topic: the snapshot topic's own, or the contract's. */
+static unsigned long limit_for(const char *username, const char *topic)
+{
+	if(!snapshot_topic) return max_payload;
+	char *own = expand(snapshot_topic, username);
+	if(!own) return max_payload;
+	int snapshot = strcmp(topic, own) == 0;
+	mosquitto_free(own);
+	return snapshot ? snapshot_max_payload : max_payload;
+}
+
 static int check_publish(const char *username, const char *topic, uint32_t payloadlen)
 {
-	if(payloadlen <= max_payload) return MOSQ_ERR_PLUGIN_DEFER;
+	/* most publishes are small: no topic to compare while neither limit is reached */
+	if(payloadlen <= max_payload && (!snapshot_topic || payloadlen <= snapshot_max_payload)) return MOSQ_ERR_PLUGIN_DEFER;
+	unsigned long limit = limit_for(username, topic);
+	if(payloadlen <= limit) return MOSQ_ERR_PLUGIN_DEFER;
 	char escaped[NOTICE_MAX / 2];
 	char notice[NOTICE_MAX];
 	json_escape(topic, escaped, sizeof(escaped));
 	int len = snprintf(notice, sizeof(notice), "{\"topic\":\"%s\",\"bytes\":%lu,\"limit\":%lu}",
-			escaped, (unsigned long)payloadlen, max_payload);
+			escaped, (unsigned long)payloadlen, limit);
 	char *to = expand(refused_topic, username);
 	if(to){
 		if(mosquitto_broker_publish_copy(NULL, to, len, notice, 1, false, NULL) != MOSQ_ERR_SUCCESS){
@@ -167,7 +185,20 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 				mosquitto_log_printf(MOSQ_LOG_ERR, "guard: max_payload must be a positive number of bytes");
 				return MOSQ_ERR_INVAL;
 			}
+		}else if(!strcmp(options[i].key, "snapshot_topic")){
+			snapshot_topic = mosquitto_strdup(options[i].value);
+		}else if(!strcmp(options[i].key, "snapshot_max_payload")){
+			char *end = NULL;
+			snapshot_max_payload = strtoul(options[i].value, &end, 10);
+			if(!end || *end || snapshot_max_payload == 0){
+				mosquitto_log_printf(MOSQ_LOG_ERR, "guard: snapshot_max_payload must be a positive number of bytes");
+				return MOSQ_ERR_INVAL;
+			}
 		}
+	}
+	if((snapshot_topic == NULL) != (snapshot_max_payload == 0)){
+		mosquitto_log_printf(MOSQ_LOG_ERR, "guard: plugin_opt_snapshot_topic and plugin_opt_snapshot_max_payload go together");
+		return MOSQ_ERR_INVAL;
 	}
 	if(!device_subscribe || !refused_topic || !service_prefix || !*service_prefix || max_payload == 0){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "guard: needs plugin_opt_device_subscribe, plugin_opt_refused_topic, "
@@ -186,6 +217,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
 	mosquitto_free(device_subscribe);
 	mosquitto_free(refused_topic);
 	mosquitto_free(service_prefix);
-	device_subscribe = refused_topic = service_prefix = NULL;
+	mosquitto_free(snapshot_topic);
+	device_subscribe = refused_topic = service_prefix = snapshot_topic = NULL;
 	return MOSQ_ERR_SUCCESS;
 }
