@@ -6,6 +6,12 @@ cleared, resolve fired ones that cleared, link alerts to their root cause (inhib
 mark silenced ones and route new ones to a team. Outside a rule's hours and inside a
 maintenance window nothing new opens and nothing fires, but alerts still resolve
 when their condition clears. The clock is a parameter so tests (and replays) choose it.
+
+A cycle scales with what changed, not with the fleet: a per-device check looks only at the
+devices whose state changed since its rules were last evaluated and those with one of its
+alerts open, unless something else it reads changed (patrol/changes.py); the statements that
+move alerts along work on the open alerts and the conditions found, set-based, never one
+alert's subquery at a time. `full=True` evaluates every check over the whole fleet.
 """
 
 from dataclasses import dataclass, field
@@ -15,34 +21,35 @@ from psycopg import Connection, sql
 
 from core import device_state
 from core.calendar import LESSON_PERIODS, SCHOOL_OPENS, SchoolCalendar
-from patrol.routing import ROUTE_NEW
-from patrol.rules import CHECKS, Check, checks_for
+from patrol import changes
+from patrol.routing import ROUTE_NEW, TEAM_LADDER
+from patrol.rules import CHECKS, checks_for
 
 _HIT_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS patrol_hit (
     rule_id text NOT NULL, device_id text NOT NULL, school_code char(10) NOT NULL,
     detail jsonb NOT NULL, since timestamptz, severity text, counts boolean NOT NULL DEFAULT true,
-    window_start timestamptz
+    window_start timestamptz, open boolean NOT NULL
 ) ON COMMIT DELETE ROWS
 """
 
-# Keep a hit when its rule counts now, or when it keeps an open alert from resolving.
+# Keep a hit of a due rule when the rule counts now, or when it keeps an open alert from
+# resolving; whether it counts and since when come with it (the rule's hours), and whether
+# its alert is open.
 _COLLECT = """
-INSERT INTO patrol_hit (rule_id, device_id, school_code, detail, since, severity)
-SELECT c.* FROM ({check}) AS c (rule_id, device_id, school_code, detail, since, severity)
-WHERE c.rule_id = ANY(%(due)s)
-  AND (c.rule_id = ANY(%(active)s)
-       OR EXISTS (SELECT 1 FROM alert a WHERE a.rule_id = c.rule_id AND a.device_id = c.device_id
-                  AND a.state <> 'resolved'))
+INSERT INTO patrol_hit (rule_id, device_id, school_code, detail, since, severity, counts, window_start, open)
+SELECT c.*, w.active, w.window_start, o.open
+FROM ({check}) AS c (rule_id, device_id, school_code, detail, since, severity)
+JOIN unnest(%(rules)s::text[], %(actives)s::boolean[], %(starts)s::timestamptz[]) AS w (rule_id, active, window_start)
+  ON w.rule_id = c.rule_id
+CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM alert a WHERE a.rule_id = c.rule_id AND a.device_id = c.device_id
+                                   AND a.state <> 'resolved') AS open) AS o
+WHERE w.active OR o.open
 """
 
-_SCOPE_AND_WINDOWS = ("""
+_SCOPE_AND_MAINTENANCE = ("""
 DELETE FROM patrol_hit h USING patrol_school_params sp
 WHERE sp.rule_id = h.rule_id AND sp.school_code = h.school_code AND (sp.params ->> 'enabled')::boolean IS false
-""", """
-UPDATE patrol_hit h SET counts = w.active, window_start = w.window_start
-FROM unnest(%(rules)s::text[], %(actives)s::boolean[], %(starts)s::timestamptz[]) AS w(rule_id, active, window_start)
-WHERE w.rule_id = h.rule_id
 """, """
 UPDATE patrol_hit h SET counts = false
 WHERE counts AND EXISTS (
@@ -52,15 +59,40 @@ WHERE counts AND EXISTS (
            OR (m.scope_level <> 'device' AND school_in_scope(m.scope_level, m.scope_code, h.school_code))))
 """)
 
-_OPEN = """
-INSERT INTO alert AS a (rule_id, device_id, school_code, state, severity, summary, detail, first_seen,
-                        last_seen, count)
-SELECT h.rule_id, h.device_id, h.school_code, 'pending', coalesce(h.severity, r.severity),
-       r.title || '：' || s.name || ' ' || d.room, h.detail,
-       least(%(now)s, greatest(coalesce(h.since, %(now)s), h.window_start)), %(now)s, 1
+# An open alert seen again: one more sighting. (Its device is in service: retiring a device
+# resolves its alerts, sql/029.) Only these columns change, none of them indexed, so with the
+# table's free space (sql/035) the new row version stays on its page and no index is touched.
+_SEEN_AGAIN = """
+UPDATE alert a SET last_seen = %(now)s, count = a.count + 1, detail = h.detail,
+                   severity = coalesce(h.severity, r.severity)
 FROM patrol_hit h JOIN patrol_rule r ON r.id = h.rule_id
-JOIN device d ON d.id = h.device_id JOIN school s ON s.code = h.school_code
-WHERE h.counts
+WHERE h.counts AND a.rule_id = h.rule_id AND a.device_id = h.device_id AND a.state <> 'resolved'
+"""
+
+# A condition with no open alert opens one: firing at once when it has held for the rule's
+# for-duration already, else pending, and routed to the team owning its school. (Each later
+# UPDATE of a row inserted in the same transaction runs its foreign-key checks again: a new
+# alert is written whole, once.) ON CONFLICT: the same as seen again, should another writer
+# have opened it meanwhile.
+_OPEN = """
+WITH fresh AS (
+    SELECT h.rule_id, h.device_id, h.school_code, coalesce(h.severity, r.severity) AS severity,
+           r.title || '：' || s.name || ' ' || d.room AS summary, h.detail,
+           least(%(now)s, greatest(coalesce(h.since, %(now)s), h.window_start)) AS first_seen,
+           coalesce((sp.params ->> 'for_s')::int, r.for_s) AS for_s
+    FROM patrol_hit h JOIN patrol_rule r ON r.id = h.rule_id
+    JOIN device d ON d.id = h.device_id JOIN school s ON s.code = h.school_code
+    LEFT JOIN patrol_school_params sp ON sp.rule_id = h.rule_id AND sp.school_code = h.school_code
+    WHERE h.counts AND NOT h.open
+), waiting AS (
+    SELECT DISTINCT school_code FROM fresh
+), ladder AS ({ladder})
+INSERT INTO alert AS a (rule_id, device_id, school_code, state, severity, summary, detail, first_seen,
+                        last_seen, count, fired_at, team_id)
+SELECT f.rule_id, f.device_id, f.school_code, CASE WHEN x.fires THEN 'firing' ELSE 'pending' END, f.severity,
+       f.summary, f.detail, f.first_seen, %(now)s, 1, CASE WHEN x.fires THEN %(now)s::timestamptz END, l.team_id
+FROM fresh f CROSS JOIN LATERAL (SELECT f.first_seen + make_interval(secs => f.for_s) <= %(now)s AS fires) AS x
+LEFT JOIN ladder l ON l.school_code = f.school_code AND l.level = 0
 ON CONFLICT (rule_id, device_id) WHERE state <> 'resolved' DO UPDATE SET
     last_seen = EXCLUDED.last_seen, count = a.count + 1, detail = EXCLUDED.detail, severity = EXCLUDED.severity
 """
@@ -89,31 +121,49 @@ WHERE a.id IN (
       AND a2.first_seen + make_interval(secs => coalesce((sp.params ->> 'for_s')::int, r.for_s)) <= %(now)s)
 """
 
+# Each open alert's cause: the oldest other open alert of a rule that inhibits it, in its school
+# (first) or on its device. Hash joins over the open alerts, whatever their number; only the
+# alerts whose cause changed are written.
 _INHIBIT = """
-UPDATE alert a SET inhibited_by = x.source_id
-FROM (
-    SELECT t.id, coalesce(
-        (SELECT s.id FROM patrol_inhibition i JOIN alert s ON s.rule_id = i.source_rule
-         WHERE i.target_rule = t.rule_id AND i.same = 'school' AND s.school_code = t.school_code
-           AND s.state <> 'resolved' AND s.id <> t.id ORDER BY s.id LIMIT 1),
-        (SELECT s.id FROM patrol_inhibition i JOIN alert s ON s.rule_id = i.source_rule
-         WHERE i.target_rule = t.rule_id AND i.same = 'device' AND s.device_id = t.device_id
-           AND s.state <> 'resolved' AND s.id <> t.id ORDER BY s.id LIMIT 1)) AS source_id
-    FROM alert t WHERE t.state <> 'resolved') AS x
-WHERE a.id = x.id AND a.inhibited_by IS DISTINCT FROM x.source_id
+WITH live AS MATERIALIZED (
+    SELECT id, rule_id, device_id, school_code, inhibited_by FROM alert WHERE state <> 'resolved'
+), by_school AS (
+    SELECT t.id, min(s.id) AS source_id
+    FROM live t JOIN patrol_inhibition i ON i.target_rule = t.rule_id AND i.same = 'school'
+    JOIN (SELECT * FROM live WHERE rule_id IN (SELECT source_rule FROM patrol_inhibition WHERE same = 'school')) AS s
+      ON s.rule_id = i.source_rule AND s.school_code = t.school_code AND s.id <> t.id
+    GROUP BY t.id
+), by_device AS (
+    SELECT t.id, min(s.id) AS source_id
+    FROM live t JOIN patrol_inhibition i ON i.target_rule = t.rule_id AND i.same = 'device'
+    JOIN (SELECT * FROM live WHERE rule_id IN (SELECT source_rule FROM patrol_inhibition WHERE same = 'device')) AS s
+      ON s.rule_id = i.source_rule AND s.device_id = t.device_id AND s.id <> t.id
+    GROUP BY t.id
+), cause AS (
+    SELECT t.id, t.inhibited_by, coalesce(bs.source_id, bd.source_id) AS source_id
+    FROM live t LEFT JOIN by_school bs ON bs.id = t.id LEFT JOIN by_device bd ON bd.id = t.id
+)
+UPDATE alert a SET inhibited_by = c.source_id
+FROM cause c WHERE a.id = c.id AND c.inhibited_by IS DISTINCT FROM c.source_id
 """
 
+# Each open alert's silence: of those running now that match it, the one ending last. With no
+# silence running, only alerts still marked with one are looked at.
 _SILENCE = """
+WITH running AS MATERIALIZED (
+    SELECT id, rule_id, device_id, scope_level, scope_code, ends_at FROM silence
+    WHERE starts_at <= %(now)s AND ends_at > %(now)s
+)
 UPDATE alert a SET silence_id = x.silence_id
 FROM (
-    SELECT t.id, (SELECT s.id FROM silence s
-                  WHERE s.starts_at <= %(now)s AND s.ends_at > %(now)s
-                    AND (s.rule_id IS NULL OR s.rule_id = t.rule_id)
-                    AND (s.device_id IS NULL OR s.device_id = t.device_id)
-                    AND (s.scope_level IS NULL OR school_in_scope(s.scope_level, s.scope_code, t.school_code))
-                  ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
-    FROM alert t WHERE t.state <> 'resolved') AS x
-WHERE a.id = x.id AND a.silence_id IS DISTINCT FROM x.silence_id
+    SELECT t.id, t.silence_id AS marked,
+           (SELECT s.id FROM running s
+            WHERE (s.rule_id IS NULL OR s.rule_id = t.rule_id) AND (s.device_id IS NULL OR s.device_id = t.device_id)
+              AND (s.scope_level IS NULL OR school_in_scope(s.scope_level, s.scope_code, t.school_code))
+            ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
+    FROM alert t
+    WHERE t.state <> 'resolved' AND (t.silence_id IS NOT NULL OR EXISTS (SELECT 1 FROM running))) AS x
+WHERE a.id = x.id AND x.marked IS DISTINCT FROM x.silence_id
 """
 
 
@@ -162,6 +212,8 @@ class CycleResult:
     hits: int
     open_alerts: int
     seconds: float = 0.0
+    whole_fleet: list[str] = field(default_factory=list)  # per-device checks that looked at every device
+    candidates: int = 0  # devices the other per-device checks looked at: changed, or with an alert open
 
 
 def due_rules(conn: Connection, now: datetime) -> list[dict]:
@@ -186,40 +238,47 @@ def _query_params(clock: Clock, tz: str, defaults: dict) -> dict:
             "defaults": Jsonb(defaults)}
 
 
-def collect(conn: Connection, checks: list[Check], params: dict) -> None:
-    """Run the checks into patrol_hit, keeping the rows the cycle needs."""
+def collect(conn: Connection, due: list[str], windows: dict, params: dict, *,
+            full: bool = False) -> changes.ChangePlan:
+    """Run the due rules' checks into patrol_hit, each over what changed or over the whole fleet."""
+    checks = checks_for(set(due))
+    plan = changes.plan(conn, checks, due, windows, params, full=full)
     for check in checks:
-        conn.execute(sql.SQL(_COLLECT).format(check=sql.SQL(check.sql)), params)
+        conn.execute(sql.SQL(_COLLECT).format(check=plan.statement(check)), params)
+    return plan
 
 
 def run_cycle(conn: Connection, now: datetime, calendar: SchoolCalendar, tz: str | None = None,
-              *, only: set[str] | None = None) -> CycleResult:
+              *, only: set[str] | None = None, full: bool = False) -> CycleResult:
     """Evaluate the due rules (or `only` these) at `now` and update every alert, in one transaction;
-    days in `tz`, by default the calendar's zone."""
+    days in `tz`, by default the calendar's zone; `full`: every check over the whole fleet."""
     tz = tz or calendar.tz.key
     clock = Clock.at(now, calendar)
     with conn.transaction():
+        # Compiling these plans (their estimates are large: the overrides view) costs far more
+        # than running them.
+        conn.execute("SET LOCAL jit = off")
         rules = [r for r in due_rules(conn, now) if only is None or r["id"] in only]
         due = [r["id"] for r in rules]
         windows = {r["id"]: clock.window(r["active_in"]) for r in rules}
-        active = [rule for rule, (on, _) in windows.items() if on]
         conn.execute(_HIT_TABLE)
         conn.execute("DELETE FROM patrol_hit")
-        params = {**_query_params(clock, tz, rule_defaults(conn)), "due": due, "active": active}
-        collect(conn, checks_for(set(due)), params)
-        window_params = {"now": now, "rules": list(windows), "actives": [w[0] for w in windows.values()],
-                         "starts": [w[1] for w in windows.values()]}
-        for statement in _SCOPE_AND_WINDOWS:
-            conn.execute(statement, window_params)
+        params = {**_query_params(clock, tz, rule_defaults(conn)), "rules": list(windows),
+                  "actives": [w[0] for w in windows.values()], "starts": [w[1] for w in windows.values()]}
+        plan = collect(conn, due, windows, params, full=full)
+        for statement in _SCOPE_AND_MAINTENANCE:
+            conn.execute(statement, {"now": now})
         hits = conn.execute("SELECT count(*) AS n FROM patrol_hit").fetchone()["n"]
-        conn.execute(_OPEN, {"now": now})
+        conn.execute(_SEEN_AGAIN, {"now": now})
+        conn.execute(sql.SQL(_OPEN).format(ladder=sql.SQL(TEAM_LADDER)), {"now": now})
         for statement in _CLEAR:
             conn.execute(statement, {"now": now, "due": due})
         conn.execute(_FIRE, {"now": now})
         settle(conn, now)
         conn.execute("UPDATE patrol_rule SET last_evaluated_at = %s WHERE id = ANY(%s)", (now, due))
+        changes.record(conn, plan, now)
         n_open = conn.execute("SELECT count(*) AS n FROM alert WHERE state <> 'resolved'").fetchone()["n"]
-    return CycleResult(due, hits, n_open)
+    return CycleResult(due, hits, n_open, whole_fleet=plan.whole_fleet, candidates=plan.candidates)
 
 
 def settle(conn: Connection, now: datetime) -> None:

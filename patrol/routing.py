@@ -8,13 +8,26 @@ from datetime import datetime
 
 from psycopg import Connection
 
-# The team at the alert's escalation level; new alerts only.
-ROUTE_NEW = """
-UPDATE alert a SET team_id = (
-    SELECT t.id FROM ops_team t WHERE school_in_scope(t.scope_level, t.scope_code, a.school_code)
-    ORDER BY patrol_scope_rank(t.scope_level) DESC OFFSET a.escalation_level LIMIT 1)
-WHERE a.state <> 'resolved' AND a.team_id IS NULL
+# Each waiting school's teams, the most specific first (level 0 owns the school, level 1 is the
+# next one up…), for the schools of a relation `waiting` (school_code) the statement defines.
+# Set-based: each team's schools once (a province team's are all of them), not every team's
+# scope tested for every alert.
+TEAM_LADDER = """
+SELECT x.school_code, t.id AS team_id,
+       row_number() OVER (PARTITION BY x.school_code ORDER BY patrol_scope_rank(t.scope_level) DESC) - 1 AS level
+FROM ops_team t CROSS JOIN LATERAL scope_schools(t.scope_level, t.scope_code) AS x
+WHERE x.school_code IN (SELECT school_code FROM waiting)
 """
+
+# The team at the alert's escalation level; alerts without one only.
+ROUTE_NEW = """
+WITH waiting AS (
+    SELECT id, school_code, escalation_level FROM alert WHERE state <> 'resolved' AND team_id IS NULL
+), ladder AS (""" + TEAM_LADDER + """)
+UPDATE alert a SET team_id = l.team_id
+FROM waiting w JOIN ladder l ON l.school_code = w.school_code AND l.level = w.escalation_level
+WHERE a.id = w.id
+"""  # noqa: S608 -- two constants of this module, no input
 
 # Unacknowledged past the deadline of their level, with a team above: one level up.
 _ESCALATE = """

@@ -12,6 +12,16 @@ Query parameters every check receives: now, tz, today (local date), local_time,
 school_day (bool), recent_school_days (date[], newest first, before today) and
 defaults ({rule_id: params}). Whether a rule counts at this hour (school hours,
 lessons), maintenance windows and silences are the engine's business, not the checks'.
+
+A check marked `per_device` may be evaluated for part of the fleet: the devices whose state
+changed since its rules were last evaluated and those with one of its alerts open
+(patrol/engine.py). It promises that a device's rows follow from that device's own
+`device_state` row, its registry row, its readings at its `last_seen` and the rules' params,
+and that the clock can only take a row away (an open alert brings the device back to be
+evaluated); query parameters named in `clock` are the exception: when one of their values
+moves, the engine evaluates the whole fleet again. Such a check reads the device state from
+`{device_state}` (the whole table, or only those devices' rows), so its other braces are
+doubled (`'{{}}'`); the other checks are plain SQL, read over the whole fleet every time.
 """
 
 from dataclasses import dataclass
@@ -24,6 +34,8 @@ class Check:
     name: str
     rules: tuple[str, ...]
     sql: str
+    per_device: bool = False  # see the module's docstring
+    clock: tuple[str, ...] = ()  # query parameters besides the device state whose change matters
 
 
 _DEVICE_OFFLINE = """
@@ -31,7 +43,7 @@ SELECT CASE WHEN d.kind = 'gateway' THEN 'gateway_offline' ELSE 'device_offline'
        d.id AS device_id, d.school_code,
        jsonb_build_object('kind', d.kind, 'room', d.room, 'offline_since', st.status_time) AS detail,
        coalesce(st.status_time, st.last_seen) AS since, NULL::text AS severity
-FROM device_state st JOIN device d ON d.id = st.device_id
+FROM {device_state} st JOIN device d ON d.id = st.device_id
 WHERE NOT st.online AND coalesce(st.status_time, st.last_seen) IS NOT NULL
 """
 
@@ -100,7 +112,7 @@ WITH rec AS (
            coalesce(p1.params, %(defaults)s::jsonb -> 'storage_low') AS p_storage,
            coalesce(p2.params, %(defaults)s::jsonb -> 'video_brightness') AS p_bright,
            coalesce(p3.params, %(defaults)s::jsonb -> 'video_frozen') AS p_frozen
-    FROM device_state st JOIN device d ON d.id = st.device_id
+    FROM {device_state} st JOIN device d ON d.id = st.device_id
     LEFT JOIN patrol_school_params p1 ON p1.rule_id = 'storage_low' AND p1.school_code = d.school_code
     LEFT JOIN patrol_school_params p2 ON p2.rule_id = 'video_brightness' AND p2.school_code = d.school_code
     LEFT JOIN patrol_school_params p3 ON p3.rule_id = 'video_frozen' AND p3.school_code = d.school_code
@@ -110,7 +122,7 @@ SELECT 'camera_lost', id, school_code,
        jsonb_build_object('room', room, 'cameras', (SELECT jsonb_agg(c ->> 'role')
            FROM jsonb_array_elements(lv -> 'cameras') AS c WHERE NOT (c ->> 'online')::boolean)),
        NULL::timestamptz, NULL::text
-FROM rec WHERE lv @> '{"cameras": [{"online": false}]}'
+FROM rec WHERE lv @> '{{"cameras": [{{"online": false}}]}}'
 UNION ALL
 SELECT 'storage_low', id, school_code,
        jsonb_build_object('room', room, 'storage_free_gb', lv -> 'storage_free_gb'), NULL, NULL
@@ -151,7 +163,7 @@ WITH b AS (
     SELECT d.id, d.school_code, d.room, t.cpu_temp_c, t.disk_used_pct, t.error_codes,
            coalesce(p1.params, %(defaults)s::jsonb -> 'board_overheat') AS p_heat,
            coalesce(p2.params, %(defaults)s::jsonb -> 'board_disk_full') AS p_disk
-    FROM device_state st JOIN device d ON d.id = st.device_id
+    FROM {device_state} st JOIN device d ON d.id = st.device_id
     JOIN board_telemetry t ON t.device_id = st.device_id AND t.time = st.last_seen
     LEFT JOIN patrol_school_params p1 ON p1.rule_id = 'board_overheat' AND p1.school_code = d.school_code
     LEFT JOIN patrol_school_params p2 ON p2.rule_id = 'board_disk_full' AND p2.school_code = d.school_code
@@ -175,7 +187,7 @@ _BOARD_UNUSED = """
 SELECT 'board_unused', d.id, d.school_code,
        jsonb_build_object('room', d.room, 'school_days', (prm ->> 'school_days')::int, 'since_day', c.day),
        (c.day::timestamp AT TIME ZONE %(tz)s), NULL::text
-FROM device d JOIN device_state st ON st.device_id = d.id
+FROM device d JOIN {device_state} st ON st.device_id = d.id
 LEFT JOIN patrol_school_params p ON p.rule_id = 'board_unused' AND p.school_code = d.school_code
 CROSS JOIN LATERAL (SELECT coalesce(p.params, %(defaults)s::jsonb -> 'board_unused') AS prm) AS x
 CROSS JOIN LATERAL (SELECT (%(recent_school_days)s::date[])[(prm ->> 'school_days')::int] AS day) AS c
@@ -194,7 +206,7 @@ WITH g AS (
            coalesce(p2.params, %(defaults)s::jsonb -> 'network_loss') AS p_loss,
            coalesce(p3.params, %(defaults)s::jsonb -> 'network_latency') AS p_lat,
            coalesce(p4.params, %(defaults)s::jsonb -> 'aps_offline') AS p_aps
-    FROM device_state st JOIN device d ON d.id = st.device_id
+    FROM {device_state} st JOIN device d ON d.id = st.device_id
     LEFT JOIN patrol_school_params p1 ON p1.rule_id = 'uplink_saturated' AND p1.school_code = d.school_code
     LEFT JOIN patrol_school_params p2 ON p2.rule_id = 'network_loss' AND p2.school_code = d.school_code
     LEFT JOIN patrol_school_params p3 ON p3.rule_id = 'network_latency' AND p3.school_code = d.school_code
@@ -236,17 +248,58 @@ LEFT JOIN patrol_school_params p ON p.rule_id = 'flapping' AND p.school_code = d
 WHERE c.changes >= (coalesce(p.params, %(defaults)s::jsonb -> 'flapping') ->> 'changes')::int
 """
 
+# 智能巡课: a remote lesson running by the timetable whose main or receiving classroom's latest still of a
+# camera — taken during the lesson, at most max_age_min old — shows one of `problems` (the snapshot intake
+# judged it: patrol/video_health.py). One row per classroom; `major` problems make it major, the others
+# a warning. Since: when the camera's run of stills with a problem began.
+_LESSON_VIDEO = """
+WITH slot AS (
+    SELECT l.id AS lesson_id, l.kind, l.subject, l.main_device_id,
+           (%(today)s::date + l.starts_at) AT TIME ZONE %(tz)s AS s_start
+    FROM remote_lesson l
+    WHERE %(school_day)s AND l.weekday = extract(isodow FROM %(today)s::date)
+      AND %(today)s::date BETWEEN l.valid_from AND l.valid_until
+      AND %(local_time)s::time >= l.starts_at AND %(local_time)s::time < l.ends_at
+), room AS (
+    SELECT DISTINCT ON (device_id) * FROM (
+        SELECT lesson_id, kind, subject, s_start, main_device_id AS device_id, 'main' AS role FROM slot
+        UNION ALL
+        SELECT s.lesson_id, s.kind, s.subject, s.s_start, r.device_id, 'receiving'
+        FROM slot s JOIN remote_lesson_receiver r ON r.lesson_id = s.lesson_id) AS rooms
+    ORDER BY device_id, role
+), bad AS (
+    SELECT rm.lesson_id, rm.kind, rm.subject, rm.role, rm.device_id, d.school_code, d.room, c.camera, c.snapshot_id,
+           c.problems, c.problem_since, c.problems && ARRAY(SELECT jsonb_array_elements_text(prm -> 'major')) AS major
+    FROM room rm JOIN device d ON d.id = rm.device_id
+    JOIN snapshot_camera c ON c.device_id = rm.device_id
+    LEFT JOIN patrol_school_params p ON p.rule_id = 'lesson_video_bad' AND p.school_code = d.school_code
+    CROSS JOIN LATERAL (SELECT coalesce(p.params, %(defaults)s::jsonb -> 'lesson_video_bad') AS prm) AS x
+    WHERE c.taken_at >= greatest(rm.s_start, %(now)s - make_interval(mins => (prm ->> 'max_age_min')::int))
+      AND c.problems && ARRAY(SELECT jsonb_array_elements_text(prm -> 'problems'))
+)
+SELECT 'lesson_video_bad', device_id, school_code,
+       jsonb_build_object('lesson_id', lesson_id, 'kind', kind, 'subject', subject, 'role', role, 'room', room,
+                          'cameras', jsonb_agg(jsonb_build_object('camera', camera, 'problems', problems,
+                                                                  'snapshot_id', snapshot_id) ORDER BY camera)),
+       min(problem_since), CASE WHEN bool_or(major) THEN 'major' ELSE 'warning' END
+FROM bad GROUP BY lesson_id, kind, subject, role, device_id, school_code, room
+"""
+
 CHECKS: tuple[Check, ...] = (
-    Check("offline", ("device_offline", "gateway_offline"), _DEVICE_OFFLINE),
+    Check("offline", ("device_offline", "gateway_offline"), _DEVICE_OFFLINE, per_device=True),
     Check("lessons", ("lesson_not_started", "stream_dropped", "receivers_not_joined"), _LESSONS),
     Check("recorder_health", ("camera_lost", "storage_low", "video_brightness", "video_frozen"),
-          _RECORDER_HEALTH),
+          _RECORDER_HEALTH, per_device=True),
     Check("dropped_frames", ("dropped_frames_high",), _DROPPED_FRAMES),
-    Check("board_health", ("board_overheat", "board_disk_full", "board_error_codes"), _BOARD_HEALTH),
-    Check("board_unused", ("board_unused",), _BOARD_UNUSED),
+    # the 15 minutes a reading stays fresh only ever end a condition
+    Check("board_health", ("board_overheat", "board_disk_full", "board_error_codes"), _BOARD_HEALTH,
+          per_device=True),
+    # the school days counted back move once a day: then the whole fleet
+    Check("board_unused", ("board_unused",), _BOARD_UNUSED, per_device=True, clock=("recent_school_days",)),
     Check("gateway_health", ("uplink_saturated", "network_loss", "network_latency", "aps_offline"),
-          _GATEWAY_HEALTH),
+          _GATEWAY_HEALTH, per_device=True),
     Check("flapping", ("flapping",), _FLAPPING),
+    Check("lesson_video", ("lesson_video_bad",), _LESSON_VIDEO),
 )
 
 

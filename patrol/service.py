@@ -24,7 +24,7 @@ from core.health import HealthServer
 from core.mqtt import LinkOptions, MqttLink
 from core.process import wait_for_shutdown
 from core.settings import PlatformSettings
-from patrol.engine import device_went_offline, run_cycle
+from patrol.engine import CycleResult, device_went_offline, run_cycle
 from patrol.notify import Notifier, dispatch
 from patrol.report import daily_rounds
 from patrol.settings import PatrolSettings
@@ -61,6 +61,7 @@ class PatrolService:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._last_cycle = 0.0
+        self._last_full: float | None = None  # monotonic time of the last whole-fleet cycle
         self.pool: ConnectionPool | None = None
         self.link = MqttLink(
             platform.require_broker(),
@@ -151,13 +152,18 @@ class PatrolService:
             self._notify(conn, now)
         self.metrics.wills.inc()
 
-    def cycle(self, now: datetime) -> None:
-        """One evaluation, the notices it calls for, and the daily rounds when due."""
+    def cycle(self, now: datetime) -> CycleResult:
+        """One evaluation (over the whole fleet on the first and every `full_every_s`), the notices it
+        calls for, and the daily rounds when due."""
         started = time.perf_counter()
         tz = self.platform.timezone
+        full = self._last_full is None or (
+            self.settings.full_every_s > 0 and time.monotonic() - self._last_full >= self.settings.full_every_s)
         with self.pool.connection() as conn:
             conn.autocommit = True
-            result = run_cycle(conn, now, load_calendar(conn, tz), tz)
+            result = run_cycle(conn, now, load_calendar(conn, tz), tz, full=full)
+            if full:
+                self._last_full = time.monotonic()
             self.metrics.cycle_seconds.observe(time.perf_counter() - started)
             self.metrics.hits.set(result.hits)
             self.metrics.open_alerts.set(result.open_alerts)
@@ -167,6 +173,7 @@ class PatrolService:
                 daily_rounds(conn, now, tz=tz)
         self.metrics.cycles.inc()
         self._last_cycle = time.time()
+        return result
 
     def _notify(self, conn, now: datetime) -> None:
         for kind, n in dispatch(conn, self.notifier, now).items():

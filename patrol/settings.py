@@ -11,6 +11,9 @@ class PatrolSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PATROL_", extra="ignore")
 
     cycle_s: float = 15.0
+    # A cycle looks at what changed; this often (and on start) it looks at every device whatever
+    # its bookkeeping says, so nothing it cannot see change waits longer than this (0: never).
+    full_every_s: float = 3600.0
     reminder_s: int = 30 * 60  # still unacknowledged this long after the last notice: remind
     escalate_after_s: int = 60 * 60  # unacknowledged this long at one level: the next level up
     max_escalation: int = 3

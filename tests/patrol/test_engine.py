@@ -126,3 +126,16 @@ def test_last_will_opens_the_alert_at_once(world):
     device_went_offline(world.db, gateway, will_at, NOW, load_calendar(world.db))
     alert = world.alert("gateway_offline", gateway)
     assert alert["state"] == "firing" and alert["first_seen"] == will_at.astimezone(UTC)
+
+
+def test_a_rule_switched_back_on_looks_at_every_device_again(world):
+    _, board = _offline_board(world)
+    world.cycle(NOW)
+    update_rule(world.db, "device_offline", enabled=False)
+    world.cycle(NOW + timedelta(minutes=1))
+    assert world.alert("device_offline", board)["resolution"] == "rule disabled"
+    update_rule(world.db, "device_offline", enabled=True)
+    # the board has not changed since the rule last looked at it, and has no alert open: still found
+    result = world.cycle(NOW + timedelta(minutes=2))
+    assert "offline" in result.whole_fleet
+    assert world.alert("device_offline", board)["state"] == "firing"
