@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from api.auth.display_router import router as display_router
 from api.auth.router import router as auth_router
 from api.communities.router import router as communities_router
 from api.devices.publisher import CommandPublisher
@@ -15,12 +16,15 @@ from api.devices.router import router as devices_router
 from api.equity.router import router as equity_router
 from api.errors import install as install_error_handlers
 from api.errors import problem_response, problem_schemas
+from api.geo.router import router as geo_router
 from api.ingest_push.router import router as ingest_push_router
 from api.inputs import JSON_VALUE_SCHEMA
+from api.inspection.router import router as inspection_router
 from api.lessons.router import router as lessons_router
 from api.metrics.members_router import router as members_router
 from api.metrics.router import router as metrics_router
 from api.observability import RequestLogMiddleware, metrics_response
+from api.patrol.field_router import router as field_router
 from api.patrol.router import router as patrol_router
 from api.registry.import_router import router as registry_import_router
 from api.registry.router import router as registry_router
@@ -36,7 +40,7 @@ log = logging.getLogger(__name__)
 PUBLIC_ROUTES = {"/api/v1/auth/token"}
 ROUTERS = (auth_router, patrol_router, scopes_router, devices_router, metrics_router, targets_router, equity_router,
            lessons_router, communities_router, members_router, ingest_push_router, registry_router,
-           registry_import_router)
+           registry_import_router, geo_router, display_router, inspection_router, field_router)
 
 
 @asynccontextmanager

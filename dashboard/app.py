@@ -5,8 +5,9 @@ from pathlib import Path
 import dash
 from dash import Dash, Input, Output, State, callback, dcc, html
 
-from dashboard import api_client, export  # noqa: F401 - export registers the download callback
+from dashboard import api_client, export, snapshot_images  # noqa: F401 - export registers the download callback
 from dashboard.i18n import DEFAULT_LANG, t
+from dashboard.landing import login_href
 from dashboard.page import page_callback
 from dashboard.scope import (
     LESSONS,
@@ -148,12 +149,12 @@ def logout(_clicks: int):
 
 
 @callback(Output("url", "href", allow_duplicate=True), Input("url", "pathname"), State("session", "data"),
-          prevent_initial_call="initial_duplicate")
-def require_login(pathname: str, session: dict | None):
-    """Send anyone without a session to the login page."""
-    if session or pathname == "/login":
+          State("url", "search"), prevent_initial_call="initial_duplicate")
+def require_login(pathname: str, session: dict | None, search: str | None = None):
+    """Send anyone without a session to the login page (a wall screen logs in with its display link)."""
+    if session or pathname in ("/login", "/wall"):
         return dash.no_update
-    return "/login"
+    return login_href(pathname, search)  # the login comes back to the page asked for (dashboard/landing.py)
 
 
 def create_app() -> Dash:
@@ -161,6 +162,7 @@ def create_app() -> Dash:
     app = Dash(__name__, use_pages=True, pages_folder=str(PAGES), title="教育信息化数字驾驶舱",
                suppress_callback_exceptions=True, update_title=None)
     app.layout = shell
+    snapshot_images.register(app.server)  # the 巡课 wall's pictures, through the API's signed links
     return app
 
 
