@@ -65,7 +65,7 @@ class Picture:
 def _opened(content: bytes) -> Image.Image:
     """The picture's header, read by Pillow as a JPEG or PNG; its pixel count checked before decoding."""
     try:
-        image = Image.open(io.BytesIO(content), formats=tuple(PHOTO_TYPES))
+        image = Image.open(io.BytesIO(content), formats=("JPEG", "PNG"))  # an MPO is read by the JPEG plugin
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own bound (~89 MP)
         raise PictureError(f"the picture has more than {MAX_PIXELS} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
