@@ -1,6 +1,8 @@
 """目标调度 Targets: every target that applies to the scope (on a figure or a measure), its time left, and a
 league table of its children per target."""
 
+import hashlib
+import json
 from collections import Counter
 
 import dash
@@ -23,6 +25,7 @@ def layout(**_query) -> html.Div:
     """One panel per target: its bar, deadline, the scope's standing and the children's league table."""
     return html.Div(className="page targets", children=[
         dcc.Interval(id="targets-refresh", interval=2 * dashboard_settings().refresh_ms),
+        dcc.Store(id="targets-drawn"),  # what the panels were drawn from: a refresh with the same redraws nothing
         html.Div(className="page-head", children=[html.Div(id="targets-breadcrumb", className="breadcrumb")]),
         html.Div(id="targets-error"),
         html.Div(id="targets-panels", className="targets-grid"),
@@ -78,18 +81,26 @@ def target_panel(progress: dict, info: dict, base: str, lang: str) -> html.Secti
 
 @callback(
     Output("targets-breadcrumb", "children"), Output("targets-panels", "children"),
-    Output("targets-error", "children"),
+    Output("targets-error", "children"), Output("targets-drawn", "data"),
     Input("targets-refresh", "n_intervals"), Input("url", "search"), Input("lang", "data"), State("session", "data"),
+    State("targets-drawn", "data"),
 )
-@page_callback("targets-error-message", lambda box, **_: ([], [], box))
-def refresh(_n: int | None, search: str | None, lang: str, session: dict):
-    """Fetch the targets of the scope and their league tables."""
+@page_callback("targets-error-message", lambda box, **_: ([], [], box, None))
+def refresh(_n: int | None, search: str | None, lang: str, session: dict, drawn: str | None = None):
+    """Fetch the targets of the scope and their league tables; draw them again only when they changed.
+
+    Redrawing unchanged panels would replace every export button, which fires the download callback
+    each refresh: the page would never be at rest."""
     base = api_path(*requested_scope(search, session))
     scope = api_client.get(session["token"], base)
     progress = api_client.get(session["token"], f"{base}/targets")
     catalogue = {f["key"]: f for f in api_client.get(session["token"], "/api/v1/targets-catalogue")}
+    digest = hashlib.sha256(json.dumps([lang, session["user"], scope, progress, catalogue], sort_keys=True, default=str)
+                            .encode()).hexdigest()
+    if digest == drawn:
+        raise dash.exceptions.PreventUpdate
     panels = [target_panel(p, catalogue.get(p["target"]["figure"], {"key": p["target"]["figure"]}), base, lang)
               for p in progress]
     if not panels:
         panels = [html.Div([empty(lang), html.Div(t("targets.none", lang), className="muted")], className="panel")]
-    return breadcrumb(scope, session["user"], "/targets", "targets"), panels, None
+    return breadcrumb(scope, session["user"], "/targets", "targets"), panels, None, digest
