@@ -38,12 +38,16 @@ class DeviceRateLimit:
         `device_time` is when the device says the message was made (epoch seconds; None
         when the message carries no reading time) and `now` when it arrived here.
         """
-        tokens, cursor, replay, _ = self._buckets.get(device_id, (self.burst, None, None, now))
+        bucket = self._buckets.get(device_id)
+        tokens, cursor, replay = (self.burst, None, None) if bucket is None else bucket[:3]
         if device_time is not None:
             # A device's own time, taken no later than now and no earlier than the horizon.
             at = min(max(device_time, now - self.horizon), now)
-            earned, cursor, replay = _advance(at, cursor, replay)
-            tokens = min(self.burst, tokens + earned * self.rate)
+            if cursor is not None and at >= cursor:  # the usual case, inline: once per message
+                tokens, cursor = min(self.burst, tokens + (at - cursor) * self.rate), at
+            else:
+                earned, cursor, replay = _advance(at, cursor, replay)
+                tokens = min(self.burst, tokens + earned * self.rate)
         # A message without a reading's time (a status, an acknowledgement, an unreadable
         # one) takes a token but moves no clock: a birth dated now must not make the
         # backlog behind it look old.

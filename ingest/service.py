@@ -1,18 +1,19 @@
 """The ingest worker: MQTT in, a durable journal, batches to the database.
 
-Three stages, each bounded. The network thread hands messages to a bounded queue. The
-journal thread writes them in batches to the worker's spool on disk (fsynced) and only
-then acknowledges them to the broker, so the broker never holds a backlog that its crash
+Three stages, each bounded. The network thread reads the broker's messages in bulk (the
+link's bulk reader) and hands each read to a bounded inbox. The journal thread writes them
+in batches to the worker's spool on disk (fsynced) and only then acknowledges them to the
+broker, all of a batch in one write, so the broker never holds a backlog that its crash
 could lose. The writer thread stores the spool's oldest segments in the database and
-deletes them after the commit. When the database is away the spool grows, up to its
-size bound; past that the journal stops taking messages and the broker keeps them.
+deletes them after the commit. When the database is away the spool grows, up to its size
+bound; past that the journal stops taking messages and the broker keeps them.
 """
 
 import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -24,7 +25,7 @@ from core.contract import Channel
 from core.db import open_pool, transaction
 from core.flood_limit import DeviceRateLimit
 from core.health import HealthServer
-from core.mqtt import LinkOptions, MqttLink
+from core.mqtt import LinkOptions, MqttLink, Received
 from core.process import wait_for_shutdown
 from core.settings import PlatformSettings
 from core.telemetry_decode import ClockPolicy, Record, Rejected, decode
@@ -34,19 +35,59 @@ from ingest.spool import Spool, Spooled
 
 log = logging.getLogger(__name__)
 
+# One read of the network thread: (connection generation, arrival time, its messages).
+Read = tuple[int, float, list[Received]]
+# The channel a stored row came in on, for the messages metric.
+_CHANNEL_OF_TABLE = {"board_telemetry": "telemetry", "recorder_telemetry": "telemetry",
+                     "gateway_telemetry": "telemetry", "device_event": "event",
+                     "device_status_change": "status", "device_command": "ack"}
+_CHANNELS = frozenset(c.value for c in Channel)
 
 
+class Inbox:
+    """The bounded hand-off from the network thread to the journal thread: whole reads, one lock
+    and one wake-up per read, not per message."""
 
-@dataclass(frozen=True)
-class Inbound:
-    """A message as received, with what is needed to acknowledge it later."""
+    def __init__(self, max_messages: int) -> None:
+        self.max_messages = max_messages
+        self._reads: deque[Read] = deque()
+        self._size = 0
+        self._changed = threading.Condition()
 
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int
-    received: float  # time.time() when the network thread got it
+    def put(self, generation: int, messages: list[Received], stop: threading.Event) -> None:
+        """Hand over one read; blocks while the inbox holds `max_messages` or more (unless stopping)."""
+        with self._changed:
+            while self._size >= self.max_messages and not stop.is_set():
+                self._changed.wait(0.5)
+            self._reads.append((generation, time.time(), messages))
+            self._size += len(messages)
+            self._changed.notify_all()
+
+    def take(self, max_messages: int, wait_s: float, timeout: float) -> list[Read]:
+        """Whole reads, oldest first, holding up to `max_messages` (at least one read): waits up to
+        `timeout` for a first, then up to `wait_s` for the batch to fill. [] if none came."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._reads, timeout):
+                return []
+            deadline = time.monotonic() + wait_s
+            while self._size < max_messages and (remaining := deadline - time.monotonic()) > 0:
+                self._changed.wait(remaining)
+            taken, count = [], 0
+            while self._reads and (not taken or count + len(self._reads[0][2]) <= max_messages):
+                read = self._reads.popleft()
+                taken.append(read)
+                count += len(read[2])
+            self._size -= count
+            self._changed.notify_all()  # room again for the network thread
+            return taken
+
+    def qsize(self) -> int:
+        """Messages waiting for the journal."""
+        return self._size
+
+    def empty(self) -> bool:
+        """True when no message waits for the journal."""
+        return self._size == 0
 
 
 class IngestMetrics:
@@ -97,7 +138,9 @@ class IngestService:
         self.failed = threading.Event()
         self._retrying = False  # a batch is waiting for the database to come back
         self._journal_failing = False  # a batch is waiting for the journal's disk
-        self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_max)
+        self._inbox = Inbox(settings.queue_max)
+        # the decoder's batch for the writer: (segments, messages, records, rejected), one at most
+        self._decoded: queue.Queue[tuple] = queue.Queue(maxsize=1)
         self.spool = Spool(settings.spool_dir or platform.data_dir / "ingest-spool" / settings.worker_id,
                            settings.spool_max_bytes)
         self._stop = threading.Event()
@@ -117,28 +160,20 @@ class IngestService:
                 skip_retained=True,
                 ca_file=str(platform.mqtt_ca_file) if platform.mqtt_ca_file else None,
             ),
-            on_message=self._receive,
+            on_publishes=self._receive,
         )
         self.health: HealthServer | None = None
 
-    def _receive(self, message) -> None:
-        # Runs on the network thread. Blocking here when the queue is full is the
+    def _receive(self, messages: list[Received], generation: int) -> None:
+        # Runs on the network thread. Blocking here when the inbox is full is the
         # backpressure: the broker keeps what we do not read.
-        if message.retain:
-            # A replay of stored state on (re)subscribe, not something that just happened:
-            # live status changes reach our persistent session anyway. Some brokers
-            # replay to shared subscriptions despite the subscribe option.
-            self.metrics.retained_skipped.inc()
-            self.link.ack(message.mid, message.qos, self.link.generation)
-            return
-        self._inbox.put(Inbound(message.topic, bytes(message.payload), message.mid, message.qos,
-                                self.link.generation, time.time()))
+        self._inbox.put(generation, messages, self._stop)
 
     def start(self) -> None:
         """Open the pool, connect to the broker and start the writer and sweeper."""
         self.pool = open_pool(self.platform.require_database_url(), min_size=1, max_size=3,
                               name=f"ingest-{self.settings.worker_id}")
-        for name, target in (("journal", self._journal_loop), ("writer", self._write_loop),
+        for name, target in (("journal", self._journal_loop), ("decoder", self._decode_loop), ("writer", self._write_loop),
                              ("sweeper", self._sweep_loop)):
             t = threading.Thread(target=target, name=f"ingest-{name}", daemon=True)
             t.start()
@@ -177,60 +212,80 @@ class IngestService:
                 "lag_s": round(self._lag, 3),
                 "seconds_since_commit": round(time.time() - self._last_commit, 1)}
 
-    def _next_batch(self) -> list[Inbound]:
-        try:
-            first = self._inbox.get(timeout=0.5)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
-        while len(batch) < self.settings.batch_size:
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(self._inbox.get(timeout=max(remaining, 0)) if remaining > 0
-                             else self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        return batch
-
     def _journal_loop(self) -> None:
+        wait_s = self.settings.batch_wait_ms / 1000
         try:
             while not (self._stop.is_set() and self._inbox.empty()):
-                batch = self._next_batch()
-                if batch:
-                    self._journal_with_retry(batch)
+                reads = self._inbox.take(self.settings.batch_size, wait_s, timeout=0.5)
+                if reads:
+                    self._journal_with_retry(reads)
                 self.metrics.queue_depth.set(self._inbox.qsize())
         except BaseException:
             log.critical("ingest journal failed; the worker stops so that it is restarted", exc_info=True)
             self.failed.set()
 
-    def _journal_with_retry(self, batch: list[Inbound]) -> None:
+    def _journal_with_retry(self, reads: list[Read]) -> None:
+        # A retained message is a replay of stored state on (re)subscribe, not something that
+        # just happened: live status changes reach our persistent session anyway (some brokers
+        # replay to shared subscriptions despite the subscribe option). Acknowledged, not kept.
+        kept = [(topic, payload, received) for _, received, messages in reads
+                for topic, payload, _mid, _qos, retained in messages if not retained]
+        skipped = sum(len(messages) for _, _, messages in reads) - len(kept)
         delay = 0.5
         self.spool.wait_for_room(self._stop)  # full: stop reading, the broker keeps the rest
-        while True:
+        while kept:
             try:
-                self.spool.append(Spooled(i.topic, i.payload, i.received) for i in batch)
+                self.spool.append(kept)
                 self._journal_failing = False
                 break
             except OSError as exc:  # a full or failing disk: keep the batch, acknowledge nothing
                 self._journal_failing = True
                 self.metrics.journal_errors.inc()
-                log.warning("journal write of %d failed (%s); retrying in %.1fs", len(batch), exc, delay)
+                log.warning("journal write of %d failed (%s); retrying in %.1fs", len(kept), exc, delay)
                 if self._stop.wait(delay):
                     return  # unacknowledged: the broker redelivers them
                 delay = min(delay * 2, self.settings.db_retry_max_s)
-        for item in batch:
-            self.link.ack(item.mid, item.qos, item.generation)
+        for generation, _, messages in reads:  # journaled: now the broker may forget them
+            self.link.ack_many([m[2] for m in messages if m[3] == 1], generation)
+            for _, _, mid, qos, _ in messages:
+                if qos == 2:  # never at our subscriptions' QoS 1, but never left unanswered
+                    self.link.ack(mid, qos, generation)
+        if skipped:
+            self.metrics.retained_skipped.inc(skipped)
         self.metrics.spool_segments.set(self.spool.segments)
         self.metrics.spool_bytes.set(self.spool.bytes)
+
+    def _decode_loop(self) -> None:
+        # Decodes the journal's next batch while the writer's is in the database: the two overlap
+        # (the writer waits on PostgreSQL without the GIL). One batch ahead at most.
+        after = None
+        try:
+            while not self._stop.is_set():
+                segments, batch = self.spool.oldest(self.settings.batch_size, timeout=0.5, after=after)
+                self.metrics.journal_quarantined.set(self.spool.quarantined)
+                if not batch:
+                    continue
+                decoded = (segments, batch, *self._decode(batch))
+                while not self._stop.is_set():
+                    try:
+                        self._decoded.put(decoded, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                after = segments[-1]
+        except BaseException:
+            log.critical("ingest decoder failed; the worker stops so that it is restarted", exc_info=True)
+            self.failed.set()
 
     def _write_loop(self) -> None:
         try:
             while not self._stop.is_set():
-                segments, batch = self.spool.oldest(self.settings.batch_size, timeout=0.5)
-                self.metrics.journal_quarantined.set(self.spool.quarantined)
-                if batch and self._commit_with_retry(batch):
-                    self.spool.remove(segments)
+                try:
+                    segments, batch, records, rejected = self._decoded.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if self._commit_with_retry(batch, records, rejected):
+                    self.spool.remove(segments)  # committed: only now out of the journal
                     self.metrics.spool_segments.set(self.spool.segments)
                     self.metrics.spool_bytes.set(self.spool.bytes)
         except BaseException:
@@ -244,15 +299,24 @@ class IngestService:
         rejected: list[Rejected] = []
         channels: dict[str, int] = {}
         limited = 0
-        for item in batch:
+        limit = self.limit if self.limit.enabled else None
+        moments: dict[float, datetime] = {}  # a read's messages share their arrival time
+        for topic, payload, received in batch:
+            now = moments.get(received)
+            if now is None:
+                now = moments[received] = datetime.fromtimestamp(received, UTC)
             # judged and dated as of its arrival (a last will is the moment the loss was noticed)
-            result = decode(item.topic, item.payload, datetime.fromtimestamp(item.received, UTC), self.policy)
-            if self._over_limit(result, item.received):
-                result = Rejected(item.topic, item.payload, self.limit.reason, result.device_id)
+            result = decode(topic, payload, now, self.policy)
+            if limit is not None and result.device_id is not None and self._over_limit(result, received):
+                result = Rejected(topic, payload, limit.reason, result.device_id)
                 limited += 1
-            (records if isinstance(result, Record) else rejected).append(result)
-            channel = item.topic.rsplit("/", 1)[-1]
-            channel = channel if channel in Channel._value2member_map_ else "other"
+            if type(result) is Record:
+                records.append(result)
+                channel = _CHANNEL_OF_TABLE[result.table]
+            else:
+                rejected.append(result)
+                channel = topic[topic.rfind("/") + 1:]
+                channel = channel if channel in _CHANNELS else "other"
             channels[channel] = channels.get(channel, 0) + 1
         for channel, n in channels.items():  # once per batch, not per message: this is the hot path
             self.metrics.messages.labels(channel).inc(n)
@@ -262,16 +326,13 @@ class IngestService:
 
     def _over_limit(self, result: Record | Rejected, received: float) -> bool:
         """True when this message is over its device's flood limit (counted by device time)."""
-        if not self.limit.enabled or result.device_id is None:
-            return False  # not a device topic: decode has dead-lettered it
         # only readings' and events' own times count; a status or an acknowledgement carries none
-        timed = isinstance(result, Record) and result.seq is not None
+        timed = type(result) is Record and result.seq is not None
         device_time = result.time.timestamp() if timed else None
         return not self.limit.allow(result.device_id, device_time, received)
 
-    def _commit_with_retry(self, batch: list[Spooled]) -> bool:
-        """Store a batch, waiting out database outages; False if stopped before it was stored."""
-        records, rejected = self._decode(batch)
+    def _commit_with_retry(self, batch: list[Spooled], records: list[Record], rejected: list[Rejected]) -> bool:
+        """Store a decoded batch, waiting out database outages; False if stopped before it was stored."""
         delay = 0.5
         while True:
             try:

@@ -18,8 +18,8 @@ import os
 import struct
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,8 @@ _HEADER = struct.Struct(">dII")
 _SUFFIX = ".seg"
 
 
-@dataclass(frozen=True)
-class Spooled:
-    """A message as received: topic, payload and arrival time."""
+class Spooled(NamedTuple):
+    """A message as received: topic, payload and arrival time (a tuple: tens of thousands a second)."""
 
     topic: str
     payload: bytes
@@ -51,10 +50,11 @@ class Spool:
         self._changed = threading.Condition()
         self.quarantined = 0  # unreadable segments set aside
 
-    def append(self, messages: Iterable[Spooled]) -> None:
-        """Write one segment durably (fsync of file and folder) before returning."""
-        data = b"".join(_HEADER.pack(m.received, len(t := m.topic.encode()), len(m.payload)) + t + m.payload
-                        for m in messages)
+    def append(self, messages: Iterable[tuple[str, bytes, float]]) -> None:
+        """Write one segment of (topic, payload, arrival time) durably (fsync of file and folder) before returning."""
+        pack = _HEADER.pack
+        data = b"".join([pack(received, len(t := topic.encode()), len(payload)) + t + payload
+                         for topic, payload, received in messages])
         with self._changed:
             number = self._next
             self._next += 1
@@ -78,15 +78,20 @@ class Spool:
         finally:
             os.close(fd)
 
-    def oldest(self, max_messages: int, timeout: float) -> tuple[list[Path], list[Spooled]]:
-        """The oldest segments holding up to `max_messages` (at least one segment), and their messages.
+    def oldest(self, max_messages: int, timeout: float, after: Path | None = None) -> tuple[list[Path], list[Spooled]]:
+        """The oldest segments holding up to `max_messages` (at least one segment), and their messages;
+        with `after`, the oldest of those written after that segment (taken, not yet removed).
 
         Waits up to `timeout` seconds for a first segment; ([], []) if none came.
         """
+        def waiting() -> list[Path]:
+            return [p for p in self._segments if after is None or p.name > after.name]
+
         with self._changed:
-            if not self._segments:
+            paths = waiting()
+            if not paths:
                 self._changed.wait(timeout)
-            paths = list(self._segments)
+                paths = waiting()
         taken: list[Path] = []
         messages: list[Spooled] = []
         for path in paths:
@@ -142,14 +147,14 @@ class Spool:
 def read_segment(path: Path) -> list[Spooled]:
     """The messages of one segment, in the order they arrived."""
     data = path.read_bytes()
-    messages, at = [], 0
-    while at < len(data):
-        received, topic_len, payload_len = _HEADER.unpack_from(data, at)
-        at += _HEADER.size
+    messages, at, end, unpack, size = [], 0, len(data), _HEADER.unpack_from, _HEADER.size
+    while at < end:
+        received, topic_len, payload_len = unpack(data, at)
+        at += size
         topic = data[at:at + topic_len].decode()
         at += topic_len
-        if at + payload_len > len(data):
-            raise ValueError(f"segment ends inside a message ({len(data)} bytes)")
+        if at + payload_len > end:
+            raise ValueError(f"segment ends inside a message ({end} bytes)")
         messages.append(Spooled(topic, data[at:at + payload_len], received))
         at += payload_len
     return messages

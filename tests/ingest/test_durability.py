@@ -251,3 +251,19 @@ def test_an_unreadable_segment_is_set_aside_and_the_rest_read(tmp_path):
     paths, messages = spool.oldest(100, timeout=0)
     assert [m.payload for m in messages] == [b"second"] and spool.quarantined == 1
     assert damaged.with_suffix(".bad").exists() and spool.segments == 1
+
+
+def test_the_decoder_reads_ahead_without_skipping_or_repeating_a_segment(tmp_path):
+    """The decoder takes the segments after the ones the writer still holds; nothing leaves the
+    journal until the writer removes it, so a restart starts again from the oldest."""
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    for n in range(3):
+        spool.append([Spooled("edu/dev/A01/telemetry", b"%d" % n, float(n))])
+    first, held = spool.oldest(1, timeout=0)
+    ahead, read_ahead = spool.oldest(1, timeout=0, after=first[-1])
+    last, read_last = spool.oldest(5, timeout=0, after=ahead[-1])
+    assert [m.payload for m in held + read_ahead + read_last] == [b"0", b"1", b"2"]
+    assert spool.oldest(5, timeout=0, after=last[-1]) == ([], [])
+    assert spool.segments == 3 and Spool(tmp_path, max_bytes=1 << 20).oldest(5, timeout=0)[1][0].payload == b"0"
+    spool.remove(first)
+    assert [m.payload for m in spool.oldest(5, timeout=0)[1]] == [b"1", b"2"]

@@ -8,7 +8,7 @@ validator does not know) is isolated by splitting the batch.
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -22,7 +22,7 @@ from core.contract import Channel
 from core.db import open_pool
 from core.mqtt import release
 from core.settings import parse_mqtt_url
-from core.telemetry_decode import ClockPolicy, Record, Rejected, decode
+from core.telemetry_decode import COLUMNS, ClockPolicy, Record, Rejected, decode
 from core.telemetry_write import store_batch
 from tests.fixtures.devices import wait_for
 
@@ -136,6 +136,66 @@ def test_a_row_the_database_still_refuses_is_isolated_and_the_batch_commits(db, 
     [letter] = db.execute("SELECT reason, payload FROM dead_letter").fetchall()
     assert "database refused" in letter["reason"] and "23514" in letter["reason"]
     assert json.loads(bytes(letter["payload"]))["cpu_temp_c"] == 120.0
+
+
+def _row_of(record: Record, **changes) -> Record:
+    row = list(record.row)
+    for column, value in changes.items():
+        row[COLUMNS[record.table].index(column)] = value
+    return Record(record.device_id, record.table, tuple(row), record.time, record.seq, record.state, record.topic,
+                  record.payload)
+
+
+@pytest.mark.parametrize(("kind", "column", "value"), [
+    ("board", "cpu_temp_c", 1e39), ("board", "cpu_load", 1e-40), ("gateway", "aps_total", 2**31),
+    ("gateway", "rx_mbps", -3.5e38), ("recorder", "cameras_total", 2**15), ("board", "active_use_s", 2**63)])
+def test_a_value_past_its_column_type_is_refused_by_the_binary_write(kind, column, value, db, pool, fleet):
+    """The write sends rows in binary, which PostgreSQL takes as packed: a value past its column's
+    type (beyond what the contract lets through) must still be refused, not stored as infinity or
+    wrapped around, and the rows beside it stored."""
+    maker = {"board": board, "gateway": gateway, "recorder": recorder}[kind]
+    good = [(fleet["board"], "telemetry", payload_bytes(board())) for _ in range(4)]
+    records, _ = _decode([*good[:2], (fleet[kind], "telemetry", payload_bytes(maker())), *good[2:]])
+    records[2] = _row_of(records[2], **{column: value})
+    outcome = store_batch(pool, records, [])
+    assert outcome.stored["board_telemetry"] == 4 and sum(outcome.stored.values()) == 4
+    [letter] = db.execute("SELECT reason, device_id FROM dead_letter").fetchall()
+    assert letter["reason"].startswith("database refused") and letter["device_id"] == fleet[kind]
+    if column != "active_use_s":  # bigint: psycopg refuses to pack it at all
+        assert column in letter["reason"] and "out of range" in letter["reason"]
+
+
+def test_the_binary_write_stores_every_value_as_read(db, pool, fleet):
+    """Reals, integers, text, arrays, JSON and times with offsets, read back as they were sent."""
+    at = datetime(2026, 11, 24, 10, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8, minutes=45)))
+    bodies = [
+        (fleet["board"], "telemetry", board(ts=at.isoformat(), cpu_temp_c=51.25, cpu_load=0.1, mem_load=1.0,
+                                             disk_used_pct=0.0, foreground_app="希沃白板 5", os_version="a'b\"c\\d",
+                                             error_codes=["E1", "", "{x,y}", "NULL"])),
+        (fleet["gateway"], "telemetry", gateway(uplink_mbps=0.01, rx_mbps=1e6, latency_ms=3600000, aps_total=10**6)),
+        (fleet["recorder"], "telemetry", recorder(cameras=[{"role": "teacher", "online": True, "brightness": 12.5},
+                                                           {"role": "blackboard", "online": False}],
+                                                  lesson_id="L-1", bitrate_kbps=2048.5)),
+        (fleet["board"], "event", event(detail={"why": "断电", "n": [1, 2.5, None], "deep": {"x": True}},
+                                        lesson_id="L-1", lesson_role="main")),
+    ]
+    records, rejected = _decode([(d, c, payload_bytes(b)) for d, c, b in bodies])
+    assert not rejected
+    store_batch(pool, records, [])
+    b = db.execute("SELECT * FROM board_telemetry").fetchone()
+    assert b["time"] == at and (b["cpu_temp_c"], b["cpu_load"], b["mem_load"], b["disk_used_pct"]) == \
+        (51.25, pytest.approx(0.1, rel=1e-7), 1.0, 0.0)
+    assert (b["foreground_app"], b["os_version"], b["error_codes"]) == \
+        ("希沃白板 5", "a'b\"c\\d", ["E1", "", "{x,y}", "NULL"])
+    g = db.execute("SELECT * FROM gateway_telemetry").fetchone()
+    assert (g["uplink_mbps"], g["rx_mbps"], g["latency_ms"], g["aps_total"]) == \
+        (pytest.approx(0.01, rel=1e-7), 1e6, 3600000, 10**6)
+    r = db.execute("SELECT * FROM recorder_telemetry").fetchone()
+    assert (r["cameras_total"], r["cameras_online"], r["lesson_id"], r["bitrate_kbps"]) == (2, 1, "L-1", 2048.5)
+    assert r["cameras"] == [{"role": "teacher", "online": True, "brightness": 12.5, "frozen_frames": 0},
+                            {"role": "blackboard", "online": False, "brightness": None, "frozen_frames": 0}]
+    e = db.execute("SELECT * FROM device_event").fetchone()
+    assert e["detail"] == {"why": "断电", "n": [1, 2.5, None], "deep": {"x": True}} and e["lesson_role"] == "main"
 
 
 def test_a_board_cannot_pose_as_its_schools_gateway(db, pool, fleet):

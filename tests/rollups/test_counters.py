@@ -125,3 +125,66 @@ def test_through_the_ingest_one_batch_out_of_order_is_judged_in_device_time(db, 
         store_batch(pool, records, [])  # redelivered
     assert _increases(db, board) == [0, 60, 0, 60, 60]
     assert _anomalies(db, board) == [("jump", 28_060, 2_900_000, 0)]
+
+
+def _judged(arrival: list[tuple[int, int, int]], per_s: float) -> tuple[dict, list[tuple]]:
+    """The guard's judgement worked out here, independently of SQL: (minute, seq, value) readings
+    in arrival order → the increase of each stored (minute, seq) and the anomalies, in device time.
+    A reading at or before the newest stored one adds nothing; otherwise it is judged against it."""
+    stored: dict[tuple[int, int], tuple[int, int]] = {}  # (minute, seq) → (value, increase)
+    anomalies: list[tuple] = []
+    for minute, seq, value in arrival:
+        if (minute, seq) in stored:
+            continue  # the unique key: a redelivery is not stored again
+        newest = max(stored, default=None)
+        if newest is None:
+            stored[(minute, seq)] = (value, 0)
+            continue
+        if newest[0] >= minute:
+            stored[(minute, seq)] = (value, 0)
+            continue
+        previous = stored[newest][0]
+        elapsed = (minute - newest[0]) * 60
+        fits = value >= previous and value - previous <= elapsed * per_s * 1.01 + 2 * per_s
+        stored[(minute, seq)] = (value, value - previous if fits else 0)
+        if not fits:
+            anomalies.append((minute, "reset" if value < previous else "jump", previous, value, 0))
+    return {key: increase for key, (_, increase) in stored.items()}, sorted(anomalies)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 90), st.integers(-3000, 3000)), min_size=1, max_size=30),
+       shuffle=st.randoms(use_true_random=False), repeats=st.integers(0, 10), kind=st.sampled_from(["board", "recorder"]))
+def test_each_increase_and_anomaly_is_exactly_the_guards_judgement(db, registry, school, steps, shuffle, repeats,
+                                                                    kind):
+    """Every reading's increase and every recorded anomaly equal a reference worked out in Python,
+    for boards and recorders, whatever the order of arrival, with repeats at the same instant
+    under another seq and redeliveries."""
+    device = registry.device(school, kind=kind)
+    minute, value, readings = 0, 50_000, [(0, 0, 50_000)]
+    for gap, change in steps:
+        minute += gap
+        value = max(0, value + change * 20) if change % 5 else abs(change) * 997
+        readings.append((minute, len(readings), value))
+    arrival = readings + [shuffle.choice(readings) for _ in range(repeats)]
+    arrival += [(m, s + 1000, v) for m, s, v in shuffle.sample(readings, min(repeats, len(readings)))]
+    shuffle.shuffle(arrival)
+    per_s = 1.0 if kind == "board" else 240.0 * 2
+    for m, s, v in arrival:
+        if kind == "board":
+            db.execute("INSERT INTO board_telemetry (device_id, time, seq, power_on, screen_on, active_use_s) "
+                       "VALUES (%s, %s, %s, true, true, %s) ON CONFLICT DO NOTHING",
+                       (device, T0 + timedelta(minutes=m), s, v))
+        else:
+            db.execute("INSERT INTO recorder_telemetry (device_id, time, seq, recording, streaming, dropped_frames, "
+                       "cameras_total, cameras_online) VALUES (%s, %s, %s, true, true, %s, 2, 2) "
+                       "ON CONFLICT DO NOTHING", (device, T0 + timedelta(minutes=m), s, v))
+    increases = ("SELECT time, seq, use_increase_s AS inc FROM board_telemetry WHERE device_id = %s" if kind == "board"
+                 else "SELECT time, seq, frames_increase AS inc FROM recorder_telemetry WHERE device_id = %s")
+    stored = {(int((r["time"] - T0).total_seconds() // 60), r["seq"]): r["inc"] for r in db.execute(increases, (device,))}
+    anomalies = [(int((r["time"] - T0).total_seconds() // 60), r["kind"], r["previous"], r["value"], r["counted"])
+                 for r in db.execute("SELECT time, kind, previous, value, counted FROM counter_anomaly "
+                                     "WHERE device_id = %s ORDER BY time", (device,))]
+    expected_increases, expected_anomalies = _judged(arrival, per_s)
+    assert stored == expected_increases
+    assert sorted(anomalies) == expected_anomalies

@@ -1,0 +1,121 @@
+"""The link's bulk reader and bulk acknowledgement, and the ingest's bounded inbox.
+
+The bulk reader splits PUBLISH packets off the socket itself instead of letting paho build
+each message; these tests hold it to what paho delivered: every message once, in order, with
+its topic, payload, QoS and retain flag, whatever its size or MQTT 5 properties, and what it
+acknowledged in bulk never comes back.
+"""
+
+import threading
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from core.mqtt import LinkOptions, MqttLink, Received, release
+from core.settings import parse_mqtt_url
+from ingest.service import Inbox
+from tests.fixtures.devices import wait_for
+
+
+class Collector:
+    """An on_publishes handler that keeps what arrives and acknowledges it at once, in bulk."""
+
+    def __init__(self) -> None:
+        self.link: MqttLink | None = None
+        self.received: list[Received] = []
+        self.reads = 0
+
+    def __call__(self, messages: list[Received], generation: int) -> None:
+        self.reads += 1
+        self.received.extend(messages)
+        self.link.ack_many([m[2] for m in messages if m[3] == 1], generation)
+
+
+def bulk_link(broker_url: str, client_id: str, collector: Collector) -> MqttLink:
+    link = MqttLink(parse_mqtt_url(broker_url), LinkOptions(client_id=client_id, persistent=True, manual_ack=True,
+                                                            receive_maximum=500, subscriptions=[("bulk/#", 1)]),
+                    on_publishes=collector)
+    collector.link = link
+    return link
+
+
+def publisher(broker_url: str) -> mqtt.Client:
+    address = parse_mqtt_url(broker_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bulk-pub-{uuid.uuid4().hex[:6]}",
+                         protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    return client
+
+
+def test_the_bulk_reader_delivers_every_message_once_as_published(broker):
+    collector = Collector()
+    client_id = f"bulk-{uuid.uuid4().hex[:6]}"
+    pub = publisher(broker.url)
+    link = bulk_link(broker.url, client_id, collector)
+    expected: list[tuple[str, bytes, int]] = []
+    try:
+        retained = (f"bulk/{client_id}/retained", b"kept by the broker")
+        pub.publish(*retained, qos=1, retain=True).wait_for_publish(5)
+        link.start()
+        wait_for(lambda: collector.received)
+        assert collector.received[0][:2] == retained
+        assert collector.received[0][4] is True  # replayed on subscribe: retained
+        collector.received.clear()
+        infos = []
+        for i in range(3000):
+            size = (i * 7919) % 20_000 if i % 50 else 0  # empty, small, and larger than one read's share
+            payload = bytes((i + k) % 256 for k in range(size % 300)) * (size // 300 + 1)
+            props = None
+            if i % 3 == 0:  # properties the reader must skip over, of every length
+                props = Properties(PacketTypes.PUBLISH)
+                props.MessageExpiryInterval = 600
+                if i % 9 == 0:
+                    props.UserProperty = ("note", "x" * (i % 200))
+            topic = f"bulk/{i % 7}/é{'长' * (i % 3)}"
+            infos.append(pub.publish(topic, payload, qos=i % 2, properties=props))
+            expected.append((topic, payload, i % 2))
+        for info in infos:
+            info.wait_for_publish(30)
+        wait_for(lambda: len(collector.received) >= len(expected), timeout=30)
+        got = [(t, p, q) for t, p, _mid, q, _retained in collector.received]
+        assert got == expected  # once each, in order, byte for byte
+        assert not any(m[4] for m in collector.received)  # live messages are not retained ones
+        assert collector.reads < len(expected) / 2  # read in bulk, not one by one
+        assert link.callback_errors == 0
+        link.stop()
+
+        # everything was acknowledged in bulk: the session holds nothing to send again
+        again = Collector()
+        link = bulk_link(broker.url, client_id, again)
+        link.start()
+        pub.publish("bulk/marker", b"after", qos=1).wait_for_publish(5)
+        wait_for(lambda: again.received)
+        assert [m[1] for m in again.received if not m[4]] == [b"after"]
+    finally:
+        pub.publish(retained[0], b"", qos=1, retain=True).wait_for_publish(5)
+        link.stop(end_session=True)
+        pub.disconnect()
+        release(pub)
+
+
+def test_the_inbox_holds_at_most_its_bound_and_hands_over_whole_reads():
+    inbox, stop = Inbox(max_messages=10), threading.Event()
+    inbox.put(1, [("t", b"a", 1, 1, False)] * 6, stop)
+    inbox.put(1, [("t", b"b", 2, 1, False)] * 4, stop)
+    late = threading.Thread(target=inbox.put, args=(1, [("t", b"c", 3, 1, False)] * 5, stop))
+    late.start()
+    late.join(0.3)
+    assert late.is_alive() and inbox.qsize() == 10  # full: the network thread waits, the broker keeps the rest
+    first = inbox.take(max_messages=7, wait_s=0, timeout=1)
+    assert [len(read[2]) for read in first] == [6]  # whole reads, never split, up to the batch size
+    late.join(5)
+    assert not late.is_alive() and inbox.qsize() == 9
+    rest = inbox.take(max_messages=100, wait_s=0, timeout=1)
+    assert [m[1] for read in rest for m in read[2]] == [b"b"] * 4 + [b"c"] * 5 and inbox.empty()
+    assert inbox.take(max_messages=100, wait_s=0, timeout=0.05) == []
