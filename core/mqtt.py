@@ -154,18 +154,10 @@ class _Client(mqtt.Client):
         where the unread part starts and paho's result."""
         at, end, v5 = 0, len(data), self._protocol == mqtt.MQTTv5
         while at + 1 < end:
-            command, length, shift, i = data[at], 0, 0, at + 1
-            while True:  # the remaining length: up to four bytes of seven bits
-                if i >= end:
-                    return at, MQTTErrorCode.MQTT_ERR_SUCCESS
-                byte = data[i]
-                length |= (byte & 127) << shift
-                i += 1
-                if byte < 128:
-                    break
-                shift += 7
-                if shift > 21:
-                    return at, MQTTErrorCode.MQTT_ERR_PROTOCOL
+            command = data[at]
+            length, i = _varint(data, at + 1, end)  # the remaining length
+            if length < 0:
+                return at, MQTTErrorCode.MQTT_ERR_PROTOCOL if i < end else MQTTErrorCode.MQTT_ERR_SUCCESS
             nxt = i + length
             if nxt > end:
                 return at, MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -202,6 +194,24 @@ class _Client(mqtt.Client):
 _PUBACK_OF = [struct.pack("!BBH", _PUBACK, 2, mid) for mid in range(65536)]
 
 
+def _varint(data: bytes, at: int, end: int) -> tuple[int, int]:
+    """MQTT's variable byte integer at data[at:] (up to four bytes of seven bits): (value, where the
+    next field starts). (-1, end) when data ends inside it; (-1, where it went wrong) when it runs
+    past four bytes."""
+    value, shift = 0, 0
+    while True:
+        if at >= end:
+            return -1, end
+        byte = data[at]
+        value |= (byte & 127) << shift
+        at += 1
+        if byte < 128:
+            return value, at
+        shift += 7
+        if shift > 21:
+            return -1, at - 1
+
+
 def _publish(command: int, data: bytes, start: int, end: int, v5: bool) -> Received | None:
     """The PUBLISH packet data[start:end] (after its fixed header) as a Received, or None for paho
     to handle: QoS 2, a malformed or empty topic (a topic alias), a topic not UTF-8."""
@@ -220,18 +230,9 @@ def _publish(command: int, data: bytes, start: int, end: int, v5: bool) -> Recei
         mid = (data[at] << 8) | data[at + 1]
         at += 2
     if v5:  # skip the properties (message expiry, user properties…): the ingest reads none of them
-        length, shift = 0, 0
-        while True:
-            if at >= end or shift > 21:
-                return None
-            byte = data[at]
-            length |= (byte & 127) << shift
-            at += 1
-            if byte < 128:
-                break
-            shift += 7
+        length, at = _varint(data, at, end)
         at += length
-        if at > end:
+        if length < 0 or at > end:
             return None
     return topic, data[at:end], mid, qos, bool(command & 1)
 

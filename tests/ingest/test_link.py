@@ -119,3 +119,50 @@ def test_the_inbox_holds_at_most_its_bound_and_hands_over_whole_reads():
     rest = inbox.take(max_messages=100, wait_s=0, timeout=1)
     assert [m[1] for read in rest for m in read[2]] == [b"b"] * 4 + [b"c"] * 5 and inbox.empty()
     assert inbox.take(max_messages=100, wait_s=0, timeout=0.05) == []
+
+
+def _publish_packet(topic: str, payload: bytes, qos: int, mid: int, properties: bytes) -> bytes:
+    """A PUBLISH packet as a broker writes it (MQTT 5: a properties length, then the properties)."""
+    body = len(topic.encode()).to_bytes(2, "big") + topic.encode()
+    if qos:
+        body += mid.to_bytes(2, "big")
+    body += _varint_bytes(len(properties)) + properties + payload
+    return bytes([0x30 | qos << 1]) + _varint_bytes(len(body)) + body
+
+
+def _varint_bytes(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 127, n >> 7
+        out.append(byte | (128 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def test_a_read_cut_anywhere_gives_the_same_messages_and_an_overlong_length_is_refused():
+    """However the socket cuts the stream (inside a fixed header, a length, the properties or a
+    payload), what the reader takes from two reads is what it takes from one; a remaining length
+    of more than four bytes is a protocol error, not a wait for more."""
+    from paho.mqtt.enums import MQTTErrorCode
+
+    from core.mqtt import _Client
+
+    packets = [("edu/dev/甲-1/telemetry", b"x" * 200, 1, 7, b""),
+               ("edu/dev/B-2/telemetry", b"", 0, 0, b"\x02\x00\x00\x00\x3c"),  # message expiry
+               ("edu/dev/C-3/telemetry", bytes(range(256)) * 80, 1, 65535, b"\x26\x00\x01k\x00\x01v" * 30)]
+    stream = b"".join(_publish_packet(*p) for p in packets)
+    expected = [(t, p, mid, qos, False) for t, p, qos, mid, _ in packets]
+    client = _Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    whole: list[Received] = []
+    assert client._split(stream, whole) == (len(stream), MQTTErrorCode.MQTT_ERR_SUCCESS)
+    assert whole == expected
+    for cut in range(1, len(stream)):
+        received: list[Received] = []
+        at, rc = client._split(stream[:cut], received)
+        assert rc == MQTTErrorCode.MQTT_ERR_SUCCESS and at <= cut
+        at2, rc2 = client._split(stream[at:], received)
+        assert (rc2, at + at2) == (MQTTErrorCode.MQTT_ERR_SUCCESS, len(stream)), cut
+        assert received == expected, cut
+    overlong = bytes([0x32, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]) + b"\x00" * 16
+    assert client._split(overlong, [])[1] == MQTTErrorCode.MQTT_ERR_PROTOCOL
+    assert client._split(overlong[:4], []) == (0, MQTTErrorCode.MQTT_ERR_SUCCESS)  # not yet known: wait
