@@ -3,7 +3,8 @@
 -- PostgreSQL planned it afresh on every call: ~370 µs of database CPU a reading, by far the
 -- largest cost of storing telemetry (docs/benchmarks.md, "Drain"). The same judgement with one
 -- probe (the device's newest reading: at or after this one means that one counted the span;
--- before it, it is the previous reading) and the note taken only when there is an anomaly.
+-- before it, it is the previous reading; of two at one instant, the higher seq) and the note taken
+-- only when there is an anomaly.
 -- Same increases, same anomalies: tests/rollups/test_counters.py.
 
 CREATE OR REPLACE FUNCTION judge_board_use() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
@@ -12,7 +13,7 @@ DECLARE
     elapsed double precision;
 BEGIN
     SELECT q.time, q.active_use_s AS value INTO prev FROM board_telemetry q
-    WHERE q.device_id = NEW.device_id ORDER BY q.time DESC LIMIT 1;
+    WHERE q.device_id = NEW.device_id ORDER BY q.time DESC, q.seq DESC LIMIT 1;
     IF prev.time >= NEW.time THEN
         NEW.use_increase_s := 0;
         RETURN NEW;
@@ -34,7 +35,7 @@ DECLARE
     per_s double precision := 240.0 * greatest(NEW.cameras_total, 1);
 BEGIN
     SELECT q.time, q.dropped_frames AS value INTO prev FROM recorder_telemetry q
-    WHERE q.device_id = NEW.device_id ORDER BY q.time DESC LIMIT 1;
+    WHERE q.device_id = NEW.device_id ORDER BY q.time DESC, q.seq DESC LIMIT 1;
     IF prev.time >= NEW.time THEN
         NEW.frames_increase := 0;
         RETURN NEW;
