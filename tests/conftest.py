@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.factories",
     "tests.fixtures.app",
     "tests.fixtures.devices",
+    "tests.fixtures.demo",
     "tests.fixtures.browser",
 ]
 

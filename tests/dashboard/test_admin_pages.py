@@ -57,15 +57,8 @@ def city_admin(cockpit_stack) -> tuple[str, str]:
 
 
 def sign_in(cockpit, username: str, password: str) -> None:
-    """Log in through the form with this password and wait for the landing page and the stored session."""
-    cockpit.driver.get(cockpit.stack.url + "/login")
-    cockpit.find("login-username").send_keys(username)
-    cockpit.find("login-password").send_keys(password)
-    cockpit.click("login-submit")
-    cockpit.until(lambda d: d.execute_script("return window.location.pathname") == "/", "login did not land")
-    cockpit.until(lambda d: d.execute_script("return window.sessionStorage.getItem('session')"),
-                  "the session was not stored")
-    cockpit.wait_text("app-user", lambda s: s != "", "the header does not show who is logged in")
+    """Open the landing page as this user, who has a password of their own (see `Cockpit.open_as`)."""
+    cockpit.open_as(username, password=password)
 
 
 def fill(cockpit, element_id: str, text: str) -> None:

@@ -60,8 +60,7 @@ def test_the_login_form_says_what_is_wrong(cockpit):
 
 
 def test_switching_page_keeps_the_place(cockpit):
-    cockpit.login("admin")
-    cockpit.open(f"/?level=city&code={SUIZHOU}")
+    cockpit.open_as("admin", f"/?level=city&code={SUIZHOU}")
     cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
     cockpit.click("app-nav-equity")
     cockpit.wait_text("equity-scope-name", lambda s: s == "随州市")
@@ -77,7 +76,7 @@ def test_a_user_lands_on_their_own_scope(cockpit):
 
 
 def test_language_switch_turns_the_cockpit_english(cockpit):
-    cockpit.login("admin")
+    cockpit.open_as("admin")
     assert cockpit.text("app-title") == "教育信息化数字驾驶舱"
     cockpit.wait_text("overview-online-rate", lambda s: "%" in s)
     cockpit.click("app-lang-toggle")
@@ -103,7 +102,7 @@ def _set_online(url: str, ids: list[str], online: bool) -> None:
 
 
 def test_figures_follow_new_telemetry_without_reloading(cockpit, cockpit_stack):
-    cockpit.login("zengdu")
+    cockpit.open_as("zengdu")
     before = cockpit.wait_text("overview-online", lambda s: s not in ("", "—"))
     cockpit.driver.execute_script("window.__still_here = true")
     changed = _zengdu_devices_online(cockpit_stack.database_url, False)
@@ -120,7 +119,7 @@ def test_figures_follow_new_telemetry_without_reloading(cockpit, cockpit_stack):
 
 
 def test_the_open_cockpit_rides_out_an_api_restart(cockpit, cockpit_stack):
-    cockpit.login("zengdu")
+    cockpit.open_as("zengdu")
     cockpit.wait_text("overview-online", lambda s: s not in ("", "—"))
     cockpit.driver.execute_script("window.__still_here = true")
     stopped = time.monotonic()
@@ -141,8 +140,7 @@ def test_the_open_cockpit_rides_out_an_api_restart(cockpit, cockpit_stack):
 
 
 def test_the_province_equity_table_shows_the_worst_and_exports_the_rest(cockpit):
-    cockpit.login("admin")
-    cockpit.open("/equity")
+    cockpit.open_as("admin", "/equity")
     note = cockpit.wait_text("equity-table-note", lambda s: "共" in s)
     total = int(note.split("共 ")[1].split(" ")[0])
     rows = cockpit.driver.find_elements(By.CSS_SELECTOR, "#equity-county-table tbody tr")
@@ -150,7 +148,7 @@ def test_the_province_equity_table_shows_the_worst_and_exports_the_rest(cockpit)
 
 
 def test_a_city_user_cannot_reach_another_city(cockpit):
-    cockpit.login("suizhou")
+    cockpit.open_as("suizhou")
     cockpit.wait_text("overview-scope-name", lambda s: s == "随州市")
     cockpit.open(f"/?level=city&code={WUHAN}")
     message = cockpit.wait_text("overview-error-message", lambda s: "404" in s)
@@ -187,7 +185,7 @@ def _download(cockpit, button_css: str, suffix: str):
 
 
 def test_a_table_downloads_as_csv_and_xlsx_through_the_api(cockpit):
-    cockpit.login("admin")
+    cockpit.open_as("admin")
     cockpit.wait_text("overview-table", lambda s: "随州市" in s)
     csv = _download(cockpit, ".children-panel button.export:nth-child(1)", "csv").read_text(encoding="utf-8-sig")
     assert csv.splitlines()[0].startswith("rank,") and "随州市" in csv
@@ -203,10 +201,9 @@ def _demo_board(stack) -> str:
 
 
 def _open_device_page(cockpit, stack, username: str) -> str:
-    """Log in and open a demo board's page; return its id."""
+    """Open a demo board's page as this user; return its id."""
     device = _demo_board(stack)
-    cockpit.login(username)
-    cockpit.open(f"/device?id={device}")
+    cockpit.open_as(username, f"/device?id={device}")
     cockpit.wait_text("device-id", lambda s: s == device)
     return device
 
@@ -243,9 +240,8 @@ PAGES = {
 @pytest.mark.parametrize("name", list(PAGES))
 def test_screenshot_of_every_page(cockpit, name):
     path, ready = PAGES[name]
-    cockpit.login("admin")
+    cockpit.open_as("admin", path)
     cockpit.find("app-nav-overview")
-    cockpit.open(path)
     cockpit.wait_text(ready, lambda s: s != "")
     cockpit.wait_charts()
     assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
@@ -256,9 +252,8 @@ def test_screenshot_of_every_page(cockpit, name):
 def test_screenshot_of_every_page_over_last_month(cockpit, name):
     """Every page asked about last month: the picker says so, and no page complains."""
     path, ready = PAGES[name]
-    cockpit.login("admin")
+    cockpit.open_as("admin", path + ("&" if "?" in path else "?") + "period=last_month")
     cockpit.find("app-nav-overview")
-    cockpit.open(path + ("&" if "?" in path else "?") + "period=last_month")
     cockpit.wait_text(ready, lambda s: s != "")
     cockpit.wait_charts()
     cockpit.wait_settled()
@@ -275,8 +270,7 @@ def test_screenshot_of_the_device_and_login_pages(cockpit, cockpit_stack):
     cockpit.find("login-submit")
     cockpit.wait_text("login-submit", lambda s: s == "登录")
     assert cockpit.screenshot("login").stat().st_size > 0
-    cockpit.login("admin")
-    cockpit.open(f"/device?id={device}")
+    cockpit.open_as("admin", f"/device?id={device}")
     cockpit.wait_text("device-events-table", lambda s: "开机" in s)
     cockpit.wait_charts()
     assert cockpit.driver.find_elements(By.CSS_SELECTOR, ".error") == []
@@ -284,7 +278,7 @@ def test_screenshot_of_the_device_and_login_pages(cockpit, cockpit_stack):
 
 
 def test_a_period_chosen_is_kept_across_drill_downs_and_pages(cockpit):
-    cockpit.login("admin")
+    cockpit.open_as("admin")
     cockpit.wait_text("overview-scope-name", lambda s: s == "湖北省")
     assert cockpit.driver.find_elements(By.ID, "overview-online-rate-previous") == []  # now: no comparison
     cockpit.wait_settled()

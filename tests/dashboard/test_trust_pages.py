@@ -10,8 +10,7 @@ ZENGDU = "421303"
 
 
 def test_an_unknown_page_says_so_in_the_chosen_language_with_a_way_back(cockpit):
-    cockpit.login("admin")
-    cockpit.open("/no-such-page?level=city&code=421300")
+    cockpit.open_as("admin", "/no-such-page?level=city&code=421300")
     cockpit.wait_text("not-found-title", lambda s: s == "页面不存在")
     assert "404" not in cockpit.driver.find_element(By.TAG_NAME, "body").text  # no "404 - Page not found"
     assert cockpit.text("not-found-back") == "返回运行监测"
@@ -48,8 +47,7 @@ def _contrast(driver, element) -> tuple[float, str, str]:
 
 
 def test_dropdown_options_are_readable_on_the_dark_theme(cockpit):
-    cockpit.login("admin")
-    cockpit.open(f"/devices?level=county&code={ZENGDU}")
+    cockpit.open_as("admin", f"/devices?level=county&code={ZENGDU}")
     cockpit.wait_text("devices-scope-name", lambda s: s == "曾都区")
     cockpit.wait_settled()
     cockpit.click(css="#devices-kind .dash-dropdown, #devices-kind")

@@ -44,8 +44,7 @@ def _choose(cockpit, dropdown: str, option: str) -> None:
 
 
 def test_the_schools_behind_a_ranked_figure_one_click_from_the_overview(cockpit, cockpit_stack):
-    cockpit.login("admin")
-    cockpit.open("/?period=yesterday")
+    cockpit.open_as("admin", "/?period=yesterday")
     cockpit.wait_text("overview-ranking", lambda s: "随州市" in s or "武汉市" in s)
     cockpit.click("overview-ranking-which")  # the one click
     cockpit.until(lambda d: d.execute_script("return window.location.pathname") == "/schools", "not on /schools")
@@ -84,7 +83,7 @@ def test_the_schools_behind_a_ranked_figure_one_click_from_the_overview(cockpit,
 
 
 def test_every_child_and_headline_figure_opens_its_schools_and_pages_through_them(cockpit, cockpit_stack):
-    cockpit.login("admin")
+    cockpit.open_as("admin")
     cockpit.wait_text("overview-table", lambda s: "随州市" in s)
     cockpit.click(f"overview-child-which-{SUIZHOU}")
     suizhou = _schools(cockpit_stack, "city_code = %s", SUIZHOU)
@@ -128,7 +127,7 @@ def grouped_incident(cockpit_stack):
 
 
 def test_alerts_grouped_under_a_root_cause_open_on_a_click(cockpit, grouped_incident):
-    cockpit.login("admin")
+    cockpit.open_as("admin")
     cockpit.open(f"/patrol?level=county&code={grouped_incident['county']}")
     cockpit.wait_text("patrol-alert-list", lambda s: "2 条归并" in s)
     cockpit.click(css="#patrol-alert-list .grouped-link")
@@ -164,8 +163,7 @@ def _shown(cockpit, condition=lambda m: True) -> re.Match:
 
 
 def test_the_session_list_says_how_many_filters_by_kind_and_day_and_pages(cockpit, cockpit_stack):
-    cockpit.login("admin")
-    cockpit.open("/lessons")
+    cockpit.open_as("admin", "/lessons")
     shown = _shown(cockpit)
     first, last, total = shown[4], shown[5], int(shown[3].replace(",", ""))
     assert total == _sessions(cockpit_stack, first, last) > 30, "the demo province has more than a page of sessions"

@@ -9,27 +9,21 @@ import pytest
 from psycopg.rows import dict_row
 
 from core.calendar import LESSON_HOURS
-from core.db import migrate
 from devices.behaviour import UseModel, reading
 from devices.simulator import load_devices, resume_counters
 from ops.seed.calendar import term_start
-from ops.seed.generator import seed_database
-from ops.seed.history import add_history, demo_school, school_calendar
+from ops.seed.history import demo_school, school_calendar
 from rollups.service import refresh
+from tests.fixtures.demo import HISTORY_NOW, HISTORY_TZ
 
-TZ = "Asia/Shanghai"
-NOW = datetime(2026, 11, 25, 10, 30, tzinfo=ZoneInfo(TZ)).astimezone(UTC)  # a Wednesday, in lesson time
+TZ, NOW = HISTORY_TZ, HISTORY_NOW  # a Wednesday, in lesson time
 SATURDAY, THURSDAY, NATIONAL_DAY = date(2026, 11, 21), date(2026, 11, 19), date(2026, 10, 2)
 
 
-@pytest.fixture(scope="module")
-def past(postgres) -> str:
-    """A demo province of its own, with its simulated past as at NOW."""
-    url = postgres.create_database("cockpit_history")
-    migrate(url)
-    seed_database(url, "demo")
-    add_history(url, TZ, now=NOW)
-    return url
+@pytest.fixture
+def past(simulated_past) -> str:
+    """A demo province of its own, with its simulated past as at NOW (made once, see tests/fixtures/demo.py)."""
+    return simulated_past
 
 
 @pytest.fixture

@@ -171,11 +171,13 @@ class Secured:
                                 mqtt_platform_password=PLATFORM_PASSWORD, database_url=database_url, env="test")
 
 
-def _secured(tmp_path, db, registry, tls: TlsListener | None, **broker_options):
+def _secured(tmp_path, db, registry, tls: TlsListener | None, *, conf: str = "", **broker_options):
     registry.area()
     school = registry.school()
     devices = [registry.device(school), registry.device(school)]
     passwords, acl = write_files(db, tmp_path / "auth", SECRET, PLATFORM_PASSWORD, tls, ingest_workers=["1"])
+    if conf:  # more of the broker's own options, beside the included listeners
+        (passwords.parent / "conf.d" / "options.conf").write_text(conf)
     broker = EmbeddedMosquitto(tmp_path / "mq", password_file=passwords, acl_file=acl,
                                include_dir=passwords.parent / "conf.d", **broker_options).start()
     if tls:

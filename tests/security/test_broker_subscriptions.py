@@ -14,14 +14,21 @@ import pytest
 from core import contract
 from core.contract import Channel
 from core.credentials import API, MONITOR, PATROL
-from tests.security.test_broker_auth import INGEST, secured  # noqa: F401 - the fixture
+from tests.security.test_broker_auth import INGEST, _secured
 
 REFUSED = 0x80  # SUBACK reason codes from here up refuse a subscription
 NOT_AUTHORIZED = {mqtt.MQTTv5: 0x87, mqtt.MQTTv311: 0x80}  # 3.1.1 has one code: "failure"
 
 
+@pytest.fixture
+def secured(tmp_path, db, registry):
+    """The secured broker of tests/security/test_broker_auth.py, publishing its $SYS figures every
+    second rather than every ten: a test here waits for one to go by."""
+    yield from _secured(tmp_path, db, registry, None, conf="sys_interval 1\n")
+
+
 @pytest.mark.parametrize("protocol", [mqtt.MQTTv5, mqtt.MQTTv311], ids=["mqtt5", "mqtt311"])
-def test_a_device_subscribed_everywhere_receives_only_its_own_commands(secured, protocol,  # noqa: F811
+def test_a_device_subscribed_everywhere_receives_only_its_own_commands(secured, protocol,
                                                                        record_property):
     a, b = secured.devices
     own, others = contract.topic(a, Channel.COMMAND), contract.topic(b, Channel.COMMAND)
@@ -60,7 +67,7 @@ def test_a_device_subscribed_everywhere_receives_only_its_own_commands(secured, 
     assert device.until((own, b"for a")) == []
 
 
-def test_services_subscribe_as_their_access_list_says(secured):  # noqa: F811
+def test_services_subscribe_as_their_access_list_says(secured):
     """The guard leaves the platform's own accounts to the access list: shared and wildcard
     subscriptions of the ingest and the monitor are granted."""
     ingest, monitor = secured.peer(INGEST), secured.peer(MONITOR)
