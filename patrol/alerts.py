@@ -1,7 +1,8 @@
 """What people do with alerts: list them by scope, acknowledge, silence, plan maintenance, tune rules.
 
 These are the functions the API's alerts context calls; each takes a connection and
-plain values and returns rows as dicts.
+plain values and returns rows as dicts. An alert is read from `alert_seen`, whose last_seen
+and count are moved on by the evaluations that saw it since its row was written (sql/037).
 """
 
 from datetime import datetime
@@ -12,7 +13,7 @@ from psycopg.types.json import Jsonb
 _LIST = """
 SELECT a.*, r.title AS rule_title, r.page, s.name AS school_name, d.kind AS device_kind, d.room,
        t.name AS team_name
-FROM alert a JOIN patrol_rule r ON r.id = a.rule_id JOIN school s ON s.code = a.school_code
+FROM alert_seen a JOIN patrol_rule r ON r.id = a.rule_id JOIN school s ON s.code = a.school_code
 JOIN device d ON d.id = a.device_id LEFT JOIN ops_team t ON t.id = a.team_id
 WHERE school_in_scope(%(level)s, %(code)s, a.school_code)
   AND (%(states)s::text[] IS NULL OR a.state = ANY(%(states)s))
@@ -54,7 +55,7 @@ def alerts_by_school(conn: Connection, scope_level: str, scope_code: str) -> lis
 
 def get_alert(conn: Connection, alert_id: int) -> dict | None:
     """One alert with the alerts it suppresses (its incident) and its notifications."""
-    row = conn.execute("SELECT a.*, r.title AS rule_title FROM alert a JOIN patrol_rule r ON r.id = a.rule_id "
+    row = conn.execute("SELECT a.*, r.title AS rule_title FROM alert_seen a JOIN patrol_rule r ON r.id = a.rule_id "
                        "WHERE a.id = %s", (alert_id,)).fetchone()
     if row is None:
         return None
@@ -72,14 +73,15 @@ def acknowledge(conn: Connection, alert_id: int, username: str, now: datetime) -
     with conn.transaction():
         row = conn.execute(
             """UPDATE alert SET state = 'acknowledged', acked_at = %(now)s, acked_by = %(user)s
-               WHERE id = %(id)s AND state = 'firing' RETURNING *""",
+               WHERE id = %(id)s AND state = 'firing' RETURNING id""",
             {"id": alert_id, "user": username, "now": now}).fetchone()
-        if row is not None:
-            conn.execute(
-                """UPDATE alert SET state = 'acknowledged', acked_at = %(now)s, acked_by = %(user)s
-                   WHERE inhibited_by = %(id)s AND state = 'firing'""",
-                {"id": alert_id, "user": username, "now": now})
-    return row
+        if row is None:
+            return None
+        conn.execute(
+            """UPDATE alert SET state = 'acknowledged', acked_at = %(now)s, acked_by = %(user)s
+               WHERE inhibited_by = %(id)s AND state = 'firing'""",
+            {"id": alert_id, "user": username, "now": now})
+        return conn.execute("SELECT * FROM alert_seen WHERE id = %s", (alert_id,)).fetchone()
 
 
 def create_silence(conn: Connection, *, ends_at: datetime, reason: str, created_by: str,

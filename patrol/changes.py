@@ -1,12 +1,14 @@
 """What changed since the patrol last evaluated a rule: the devices to look at, or the whole fleet.
 
 A check marked `per_device` (patrol/rules.py) is evaluated for the devices whose state may have
-changed since its rules were last evaluated and the devices with one of its alerts open, unless
-something else the evaluation reads changed since: then over the whole fleet, as on the first
-cycle. What else it reads is kept per rule as a fingerprint (`patrol_rule_state.basis`,
-sql/035): the rule's params and overrides, whether the rule counts now and since when (its
-hours), the maintenance windows in force, the registry's version, the values of the query
-parameters the check names in `clock`, and the check's SQL.
+changed since its rules were last evaluated (and, for a check the clock can end, the devices with
+one of its alerts open), unless something else the evaluation reads changed since: then over the
+whole fleet, as on the first cycle. A device left out would give the rows it gave last time: its
+open alerts stay as they are, and count as seen again (sql/037). What else the evaluation reads is
+kept per rule as a fingerprint (`patrol_rule_state.basis`, sql/035): the rule's params and
+overrides, whether the rule counts now and since when (its hours), the maintenance windows in
+force, the registry's version, the values of the query parameters the check names in `clock`,
+and the check's SQL.
 
 Which device states may have changed is read from the rows themselves: each row version carries
 the transaction that wrote it (`xmin`). An evaluation sees every transaction older than the
@@ -29,8 +31,9 @@ from patrol.rules import Check
 # 32-bit transaction ids wrap: a rule not evaluated for this many transactions is evaluated anew.
 _HORIZON = 1 << 30
 
+# The candidates' state rows, copied once: each check reads them rather than joining device_state again.
 _CANDIDATE_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS patrol_candidate (device_id text NOT NULL) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS patrol_candidate ON COMMIT DELETE ROWS AS SELECT * FROM device_state WITH NO DATA
 """
 
 _SNAPSHOT = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin"
@@ -52,17 +55,15 @@ SELECT (SELECT version FROM patrol_registry_version) AS registry,
 """
 
 # The devices the incremental checks look at: those whose state was written by a transaction
-# from `since` on, and those with an alert of one of `rules` open. One set for all of them (a
-# check looking at a device another one needed gives the same rows as over the whole fleet).
+# from `since` on, and those with an alert of one of `rules` (of a check the clock can end) open.
+# One set for all of them (a check looking at a device another one needed gives the same rows as
+# over the whole fleet).
 _CANDIDATES = """
 INSERT INTO patrol_candidate
-SELECT device_id FROM device_state WHERE age(xmin) <= age(%(since)s::text::xid)
-UNION
-SELECT device_id FROM alert WHERE state <> 'resolved' AND rule_id = ANY(%(rules)s)
+SELECT * FROM device_state
+WHERE age(xmin) <= age(%(since)s::text::xid)
+   OR device_id IN (SELECT device_id FROM alert WHERE state <> 'resolved' AND rule_id = ANY(%(rules)s))
 """
-
-_CANDIDATE_STATES = sql.SQL(
-    "(SELECT s.* FROM patrol_candidate c JOIN device_state s ON s.device_id = c.device_id)")
 
 _RECORD = """
 INSERT INTO patrol_rule_state AS s (rule_id, basis, changes_from, evaluated_at)
@@ -89,13 +90,14 @@ class ChangePlan:
     since: dict[str, int] = field(default_factory=dict)  # per incremental check: states news from here
     bases: dict[str, str] = field(default_factory=dict)  # per rule of a per-device check: this basis
     whole_fleet: list[str] = field(default_factory=list)  # per-device checks evaluated over every device
-    candidates: int = 0  # devices the other per-device checks looked at: changed, or with an alert open
+    candidates: int = 0  # devices the other per-device checks looked at (patrol_candidate)
+    partial: list[str] = field(default_factory=list)  # due rules of those checks: evaluated for the candidates
 
     def statement(self, check: Check) -> sql.Composable:
         """The check's statement for this cycle: over every device, or over the candidates."""
         if not check.per_device:
             return sql.SQL(check.sql)
-        states = _CANDIDATE_STATES if check.name in self.since else sql.Identifier("device_state")
+        states = sql.Identifier("patrol_candidate" if check.name in self.since else "device_state")
         return sql.SQL(check.sql).format(device_state=states)
 
 
@@ -104,11 +106,11 @@ def plan(conn: Connection, checks: list[Check], due: list[str], windows: dict, p
     """Decide, for each per-device check about to run, whether it may look only at what changed."""
     xmin = conn.execute(_SNAPSHOT).fetchone()["xmin"]
     result = ChangePlan(xmin)
+    conn.execute(_CANDIDATE_TABLE)
+    conn.execute("DELETE FROM patrol_candidate")
     incremental = [c for c in checks if c.per_device]
     if not incremental:
         return result
-    conn.execute(_CANDIDATE_TABLE)
-    conn.execute("DELETE FROM patrol_candidate")
     rules = [r for c in incremental for r in c.rules if r in due]
     rows = {r["id"]: r for r in conn.execute(_BASES, {"rules": rules}).fetchall()}
     shared = conn.execute(_SHARED, {"now": params["now"]}).fetchone()
@@ -127,10 +129,11 @@ def plan(conn: Connection, checks: list[Check], due: list[str], windows: dict, p
         else:
             result.since[check.name] = min(since)
     if result.since:
-        rules = [r for c in incremental if c.name in result.since for r in c.rules if r in due]
-        cur = conn.execute(_CANDIDATES, {"since": _xid32(min(result.since.values())), "rules": rules})
+        result.partial = [r for c in incremental if c.name in result.since for r in c.rules if r in due]
+        expiring = [r for c in incremental if c.name in result.since and c.expires for r in c.rules if r in due]
+        cur = conn.execute(_CANDIDATES, {"since": _xid32(min(result.since.values())), "rules": expiring})
         result.candidates = cur.rowcount
-        conn.execute("ANALYZE patrol_candidate")  # a temporary table has no statistics of its own
+        conn.execute("ANALYZE patrol_candidate (device_id, online)")  # a temporary table has no statistics
     return result
 
 

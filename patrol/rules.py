@@ -4,7 +4,8 @@ Each check is a SELECT of the conditions true right now, as rows of
 (rule_id, device_id, school_code, detail, since, severity): `since` is when the
 condition began when the data tells (else NULL: now), `severity` overrides the rule's
 own (NULL: the rule's). Thresholds come from the rule's params, overridden per scope
-through the `patrol_school_params` view:
+through `patrol_params` (the rows of the `patrol_school_params` view, which the engine
+reads once per cycle into this temporary table: patrol/engine.py, `load_params`):
 
     coalesce(p.params, %(defaults)s::jsonb -> 'rule_id') ->> 'threshold'
 
@@ -14,14 +15,16 @@ defaults ({rule_id: params}). Whether a rule counts at this hour (school hours,
 lessons), maintenance windows and silences are the engine's business, not the checks'.
 
 A check marked `per_device` may be evaluated for part of the fleet: the devices whose state
-changed since its rules were last evaluated and those with one of its alerts open
-(patrol/engine.py). It promises that a device's rows follow from that device's own
-`device_state` row, its registry row, its readings at its `last_seen` and the rules' params,
-and that the clock can only take a row away (an open alert brings the device back to be
-evaluated); query parameters named in `clock` are the exception: when one of their values
-moves, the engine evaluates the whole fleet again. Such a check reads the device state from
-`{device_state}` (the whole table, or only those devices' rows), so its other braces are
-doubled (`'{{}}'`); the other checks are plain SQL, read over the whole fleet every time.
+changed since its rules were last evaluated (patrol/engine.py); a device left out keeps the rows
+it gave last time, and its open alerts stay as they are. It promises that a device's rows follow
+from that device's own `device_state` row, its registry row, its readings at its `last_seen` and
+the rules' params, and nothing else: not the clock. Two exceptions are declared: query
+parameters named in `clock` (when one of their values moves, the engine evaluates the whole
+fleet again), and `expires`, a check whose rows the clock can take away (a reading grown
+stale): the devices with one of its alerts open are looked at every time. Such a check reads
+the device state from `{device_state}` (the whole table, or only those devices' rows), so its
+other braces are doubled (`'{{}}'`); the other checks are plain SQL, read over the whole fleet
+every time.
 """
 
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ class Check:
     sql: str
     per_device: bool = False  # see the module's docstring
     clock: tuple[str, ...] = ()  # query parameters besides the device state whose change matters
+    expires: bool = False  # the clock can end a row: devices with an alert open are looked at again
 
 
 _DEVICE_OFFLINE = """
@@ -75,7 +79,7 @@ SELECT 'lesson_not_started' AS rule_id, m.main_device_id AS device_id, m.school_
                           'scheduled_start', m.s_start) AS detail,
        m.s_start + make_interval(mins => (prm ->> 'grace_min')::int) AS since, NULL::text AS severity
 FROM main m
-LEFT JOIN patrol_school_params p ON p.rule_id = 'lesson_not_started' AND p.school_code = m.school_code
+LEFT JOIN patrol_params p ON p.rule_id = 'lesson_not_started' AND p.school_code = m.school_code
 CROSS JOIN LATERAL (SELECT coalesce(p.params, %(defaults)s::jsonb -> 'lesson_not_started') AS prm) AS x
 WHERE NOT m.streaming_now AND NOT m.started
   AND %(now)s >= m.s_start + make_interval(mins => (prm ->> 'grace_min')::int)
@@ -95,7 +99,7 @@ SELECT 'receivers_not_joined' AS rule_id, rr.device_id, d.school_code,
 FROM main m
 JOIN remote_lesson_receiver rr ON rr.lesson_id = m.lesson_id
 JOIN device d ON d.id = rr.device_id
-LEFT JOIN patrol_school_params p ON p.rule_id = 'receivers_not_joined' AND p.school_code = d.school_code
+LEFT JOIN patrol_params p ON p.rule_id = 'receivers_not_joined' AND p.school_code = d.school_code
 CROSS JOIN LATERAL (SELECT coalesce(p.params, %(defaults)s::jsonb -> 'receivers_not_joined') AS prm) AS x
 WHERE (m.started OR m.streaming_now)
   AND %(now)s >= m.s_start + make_interval(mins => (prm ->> 'grace_min')::int)
@@ -113,9 +117,9 @@ WITH rec AS (
            coalesce(p2.params, %(defaults)s::jsonb -> 'video_brightness') AS p_bright,
            coalesce(p3.params, %(defaults)s::jsonb -> 'video_frozen') AS p_frozen
     FROM {device_state} st JOIN device d ON d.id = st.device_id
-    LEFT JOIN patrol_school_params p1 ON p1.rule_id = 'storage_low' AND p1.school_code = d.school_code
-    LEFT JOIN patrol_school_params p2 ON p2.rule_id = 'video_brightness' AND p2.school_code = d.school_code
-    LEFT JOIN patrol_school_params p3 ON p3.rule_id = 'video_frozen' AND p3.school_code = d.school_code
+    LEFT JOIN patrol_params p1 ON p1.rule_id = 'storage_low' AND p1.school_code = d.school_code
+    LEFT JOIN patrol_params p2 ON p2.rule_id = 'video_brightness' AND p2.school_code = d.school_code
+    LEFT JOIN patrol_params p3 ON p3.rule_id = 'video_frozen' AND p3.school_code = d.school_code
     WHERE d.kind = 'recorder' AND st.online
 )
 SELECT 'camera_lost', id, school_code,
@@ -149,7 +153,7 @@ SELECT 'dropped_frames_high', d.id, d.school_code,
        jsonb_build_object('room', d.room, 'dropped', w.dropped, 'window_min', (prm ->> 'window_min')::int),
        NULL::timestamptz, NULL::text
 FROM device_state st JOIN device d ON d.id = st.device_id
-LEFT JOIN patrol_school_params p ON p.rule_id = 'dropped_frames_high' AND p.school_code = d.school_code
+LEFT JOIN patrol_params p ON p.rule_id = 'dropped_frames_high' AND p.school_code = d.school_code
 CROSS JOIN LATERAL (SELECT coalesce(p.params, %(defaults)s::jsonb -> 'dropped_frames_high') AS prm) AS x
 CROSS JOIN LATERAL (
     SELECT max(r.dropped_frames) - min(r.dropped_frames) AS dropped FROM recorder_telemetry r
@@ -165,8 +169,8 @@ WITH b AS (
            coalesce(p2.params, %(defaults)s::jsonb -> 'board_disk_full') AS p_disk
     FROM {device_state} st JOIN device d ON d.id = st.device_id
     JOIN board_telemetry t ON t.device_id = st.device_id AND t.time = st.last_seen
-    LEFT JOIN patrol_school_params p1 ON p1.rule_id = 'board_overheat' AND p1.school_code = d.school_code
-    LEFT JOIN patrol_school_params p2 ON p2.rule_id = 'board_disk_full' AND p2.school_code = d.school_code
+    LEFT JOIN patrol_params p1 ON p1.rule_id = 'board_overheat' AND p1.school_code = d.school_code
+    LEFT JOIN patrol_params p2 ON p2.rule_id = 'board_disk_full' AND p2.school_code = d.school_code
     WHERE d.kind = 'board' AND st.online AND st.last_seen >= %(now)s - interval '15 minutes'
 )
 SELECT 'board_overheat', id, school_code, jsonb_build_object('room', room, 'cpu_temp_c', cpu_temp_c),
@@ -188,7 +192,7 @@ SELECT 'board_unused', d.id, d.school_code,
        jsonb_build_object('room', d.room, 'school_days', (prm ->> 'school_days')::int, 'since_day', c.day),
        (c.day::timestamp AT TIME ZONE %(tz)s), NULL::text
 FROM device d JOIN {device_state} st ON st.device_id = d.id
-LEFT JOIN patrol_school_params p ON p.rule_id = 'board_unused' AND p.school_code = d.school_code
+LEFT JOIN patrol_params p ON p.rule_id = 'board_unused' AND p.school_code = d.school_code
 CROSS JOIN LATERAL (SELECT coalesce(p.params, %(defaults)s::jsonb -> 'board_unused') AS prm) AS x
 CROSS JOIN LATERAL (SELECT (%(recent_school_days)s::date[])[(prm ->> 'school_days')::int] AS day) AS c
 CROSS JOIN LATERAL (
@@ -207,10 +211,10 @@ WITH g AS (
            coalesce(p3.params, %(defaults)s::jsonb -> 'network_latency') AS p_lat,
            coalesce(p4.params, %(defaults)s::jsonb -> 'aps_offline') AS p_aps
     FROM {device_state} st JOIN device d ON d.id = st.device_id
-    LEFT JOIN patrol_school_params p1 ON p1.rule_id = 'uplink_saturated' AND p1.school_code = d.school_code
-    LEFT JOIN patrol_school_params p2 ON p2.rule_id = 'network_loss' AND p2.school_code = d.school_code
-    LEFT JOIN patrol_school_params p3 ON p3.rule_id = 'network_latency' AND p3.school_code = d.school_code
-    LEFT JOIN patrol_school_params p4 ON p4.rule_id = 'aps_offline' AND p4.school_code = d.school_code
+    LEFT JOIN patrol_params p1 ON p1.rule_id = 'uplink_saturated' AND p1.school_code = d.school_code
+    LEFT JOIN patrol_params p2 ON p2.rule_id = 'network_loss' AND p2.school_code = d.school_code
+    LEFT JOIN patrol_params p3 ON p3.rule_id = 'network_latency' AND p3.school_code = d.school_code
+    LEFT JOIN patrol_params p4 ON p4.rule_id = 'aps_offline' AND p4.school_code = d.school_code
     WHERE d.kind = 'gateway' AND st.online
 )
 SELECT 'uplink_saturated', id, school_code,
@@ -244,7 +248,7 @@ FROM (SELECT device_id, count(*) AS changes FROM device_status_change
         AND time <= %(now)s
       GROUP BY device_id) AS c
 JOIN device d ON d.id = c.device_id
-LEFT JOIN patrol_school_params p ON p.rule_id = 'flapping' AND p.school_code = d.school_code
+LEFT JOIN patrol_params p ON p.rule_id = 'flapping' AND p.school_code = d.school_code
 WHERE c.changes >= (coalesce(p.params, %(defaults)s::jsonb -> 'flapping') ->> 'changes')::int
 """
 
@@ -272,7 +276,7 @@ WITH slot AS (
            c.problems, c.problem_since, c.problems && ARRAY(SELECT jsonb_array_elements_text(prm -> 'major')) AS major
     FROM room rm JOIN device d ON d.id = rm.device_id
     JOIN snapshot_camera c ON c.device_id = rm.device_id
-    LEFT JOIN patrol_school_params p ON p.rule_id = 'lesson_video_bad' AND p.school_code = d.school_code
+    LEFT JOIN patrol_params p ON p.rule_id = 'lesson_video_bad' AND p.school_code = d.school_code
     CROSS JOIN LATERAL (SELECT coalesce(p.params, %(defaults)s::jsonb -> 'lesson_video_bad') AS prm) AS x
     WHERE c.taken_at >= greatest(rm.s_start, %(now)s - make_interval(mins => (prm ->> 'max_age_min')::int))
       AND c.problems && ARRAY(SELECT jsonb_array_elements_text(prm -> 'problems'))
@@ -293,7 +297,7 @@ CHECKS: tuple[Check, ...] = (
     Check("dropped_frames", ("dropped_frames_high",), _DROPPED_FRAMES),
     # the 15 minutes a reading stays fresh only ever end a condition
     Check("board_health", ("board_overheat", "board_disk_full", "board_error_codes"), _BOARD_HEALTH,
-          per_device=True),
+          per_device=True, expires=True),
     # the school days counted back move once a day: then the whole fleet
     Check("board_unused", ("board_unused",), _BOARD_UNUSED, per_device=True, clock=("recent_school_days",)),
     Check("gateway_health", ("uplink_saturated", "network_loss", "network_latency", "aps_offline"),

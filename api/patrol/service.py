@@ -54,7 +54,7 @@ def summary(conn: Connection, level: str, code: str) -> dict:
 _GROUPED = """
 SELECT a.*, r.title AS rule_title, r.page, s.name AS school_name, d.kind AS device_kind, d.room,
        t.name AS team_name, 0 AS grouped
-FROM alert a JOIN patrol_rule r ON r.id = a.rule_id JOIN school s ON s.code = a.school_code
+FROM alert_seen a JOIN patrol_rule r ON r.id = a.rule_id JOIN school s ON s.code = a.school_code
 JOIN device d ON d.id = a.device_id LEFT JOIN ops_team t ON t.id = a.team_id
 WHERE a.inhibited_by = %(root)s AND a.state = ANY(%(states)s) AND school_in_scope(%(level)s, %(code)s, a.school_code)
 ORDER BY CASE a.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END,

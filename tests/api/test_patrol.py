@@ -2,10 +2,13 @@
 
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
 
+from core.calendar import load_calendar
+from patrol.engine import run_cycle
 from tests.fixtures.app import login
 
 
@@ -183,3 +186,40 @@ def test_a_work_order_past_its_deadline_is_listed_as_overdue(api, db, registry):
     db.execute("UPDATE work_order SET status = 'done' WHERE id = %s", (done,))
     rows = api.get("/api/v1/scopes/county/421303/work-orders", headers=login(api, "ops")).json()
     assert {r["title"]: r["overdue"] for r in rows} == {"late": True, "on time": False, "done late": False}
+
+
+def test_an_alerts_sightings_are_what_the_evaluations_saw(api, db, registry):
+    """An alert seen again is not written again (sql/037): the API shows when its condition was last
+    observed and by how many evaluations, and holds both while it is open but not seen (out of hours)."""
+    registry.area()
+    school = registry.school()
+    gateway, board = registry.device(school, "gateway"), registry.device(school)
+    registry.user("ops", "county", "421303", role="operations")
+    db.execute("SELECT patrol_seed_default_rules()")
+    lesson = datetime(2025, 11, 26, 10, 20, tzinfo=ZoneInfo("Asia/Shanghai"))  # a Wednesday's third period
+    for device in (gateway, board):
+        registry.device_state(device, online=False, status_time=lesson - timedelta(hours=1),
+                              last_seen=lesson - timedelta(hours=1))
+    calendar = load_calendar(db)
+    for minutes in range(3):
+        run_cycle(db, lesson + timedelta(minutes=minutes), calendar)
+    stored = db.execute("SELECT rule_id, count, last_seen FROM alert ORDER BY rule_id").fetchall()
+    assert [(r["count"], r["last_seen"]) for r in stored] == [(1, lesson)] * 2  # each row written once
+    headers = login(api, "ops")
+
+    def sightings() -> dict:
+        rows = api.get("/api/v1/scopes/county/421303/alerts?include_inhibited=true", headers=headers).json()
+        return {r["rule_id"]: (r["count"], datetime.fromisoformat(r["last_seen"])) for r in rows}
+
+    seen = (3, lesson + timedelta(minutes=2))
+    assert sightings() == {"gateway_offline": seen, "device_offline": seen}
+    root_id = db.execute("SELECT id FROM alert WHERE rule_id = 'gateway_offline'").fetchone()["id"]
+    [grouped] = api.get(f"/api/v1/alerts/{root_id}/grouped", headers=headers).json()
+    assert (grouped["rule_id"], grouped["count"]) == ("device_offline", 3)
+    detail = api.get(f"/api/v1/alerts/{grouped['id']}", headers=headers).json()
+    assert (detail["count"], datetime.fromisoformat(detail["last_seen"])) == seen
+    acked = api.post(f"/api/v1/alerts/{root_id}/ack", headers=headers).json()
+    assert (acked["state"], acked["count"]) == ("acknowledged", 3)
+    for minute in (45, 46):  # the break: device_offline counts in lessons only, gateway_offline all day
+        run_cycle(db, lesson.replace(minute=minute), calendar)
+    assert sightings() == {"gateway_offline": (5, lesson.replace(minute=46)), "device_offline": seen}

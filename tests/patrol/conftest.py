@@ -64,14 +64,15 @@ class PatrolWorld:
         return run_cycle(self.db, now, load_calendar(self.db), only=only)
 
     def alerts(self, rule: str | None = None) -> list[dict]:
-        """Every alert (of one rule), oldest first."""
-        return self.db.execute("SELECT * FROM alert WHERE %(r)s::text IS NULL OR rule_id = %(r)s ORDER BY id",
+        """Every alert (of one rule) as users see it, oldest first."""
+        return self.db.execute("SELECT * FROM alert_seen WHERE %(r)s::text IS NULL OR rule_id = %(r)s ORDER BY id",
                                {"r": rule}).fetchall()
 
     def alert(self, rule: str, device: str) -> dict | None:
-        """The newest alert of a rule on a device."""
-        return self.db.execute("SELECT * FROM alert WHERE rule_id = %s AND device_id = %s ORDER BY id DESC LIMIT 1",
-                               (rule, device)).fetchone()
+        """The newest alert of a rule on a device, as users see it."""
+        return self.db.execute(
+            "SELECT * FROM alert_seen WHERE rule_id = %s AND device_id = %s ORDER BY id DESC LIMIT 1",
+            (rule, device)).fetchone()
 
 
 @pytest.fixture

@@ -117,6 +117,81 @@ def test_count_and_last_seen_grow_on_one_alert(world):
     assert alerts[0]["last_seen"] == NOW + timedelta(minutes=2)
 
 
+def _written_by(world, alert_id: int) -> str:
+    """The transaction that last wrote the alert's row."""
+    return world.db.execute("SELECT xmin::text AS x FROM alert WHERE id = %s", (alert_id,)).fetchone()["x"]
+
+
+def test_an_alert_seen_again_is_not_written_again(world):
+    _, board = _offline_board(world)
+    world.cycle(NOW)
+    alert = world.alert("device_offline", board)
+    written = _written_by(world, alert["id"])
+    kept = world.cycle(NOW + timedelta(minutes=1))  # the board not looked at: its condition as before
+    assert (kept.candidates, kept.hits, kept.open_alerts) == (0, 1, 1)
+    world.offline(board, NOW - timedelta(hours=1))  # its state written again, the same
+    world.cycle(NOW + timedelta(minutes=2))  # looked at: the same condition
+    assert _written_by(world, alert["id"]) == written
+    seen = world.alert("device_offline", board)
+    assert (seen["state"], seen["count"], seen["last_seen"]) == ("firing", 3, NOW + timedelta(minutes=2))
+
+
+def test_a_new_detail_is_written_and_the_count_goes_on(world):
+    gateway = world.registry.device(world.school(), "gateway")
+    values = {"kind": "gateway", "rx_mbps": 100, "uplink_mbps": 1000, "latency_ms": 8, "aps_total": 20,
+              "aps_online": 20}
+    world.state(gateway, last_values={**values, "loss_pct": 5.0})
+    world.cycle(NOW)
+    world.cycle(NOW + timedelta(minutes=1))
+    world.state(gateway, last_values={**values, "loss_pct": 25.0})
+    world.cycle(NOW + timedelta(minutes=2))
+    alert = world.alert("network_loss", gateway)
+    assert (alert["detail"], alert["severity"]) == ({"loss_pct": 25.0}, "major")
+    assert (alert["count"], alert["last_seen"]) == (3, NOW + timedelta(minutes=2))
+
+
+def test_outside_its_hours_an_open_alert_is_not_seen_again(world):
+    _, board = _offline_board(world)
+    world.cycle(NOW)
+    world.cycle(NOW + timedelta(minutes=1))
+    for minute in (45, 46):  # the break after the period: device_offline counts in lessons only
+        world.cycle(NOW.replace(minute=minute))
+    alert = world.alert("device_offline", board)
+    assert (alert["state"], alert["count"], alert["last_seen"]) == ("firing", 2, NOW + timedelta(minutes=1))
+    for minute in (55, 56):  # the next period
+        world.cycle(NOW.replace(minute=minute))
+    alert = world.alert("device_offline", board)
+    assert (alert["count"], alert["last_seen"]) == (4, NOW.replace(minute=56))
+
+
+def test_in_a_maintenance_window_an_open_alert_is_not_seen_again(world):
+    _, board = _offline_board(world)
+    world.cycle(NOW)
+    world.cycle(NOW + timedelta(minutes=1))
+    create_maintenance(world.db, "device", board, NOW + timedelta(seconds=90), NOW + timedelta(hours=1), "换屏")
+    world.cycle(NOW + timedelta(minutes=2))
+    world.cycle(NOW + timedelta(minutes=3))
+    alert = world.alert("device_offline", board)
+    assert (alert["state"], alert["count"], alert["last_seen"]) == ("firing", 2, NOW + timedelta(minutes=1))
+
+
+def test_a_resolved_alert_keeps_the_figures_it_reached(world):
+    school = world.school()
+    retired, back = (world.registry.device(school, "board") for _ in range(2))
+    for board in (retired, back):
+        world.offline(board, NOW - timedelta(hours=1))
+    for minutes in range(3):
+        world.cycle(NOW + timedelta(minutes=minutes))
+    world.db.execute("UPDATE device_all SET retired_at = %s WHERE id = %s", (NOW + timedelta(seconds=150), retired))
+    world.state(back)
+    for minutes in (3, 4):
+        world.cycle(NOW + timedelta(minutes=minutes))
+    for board, resolution in ((retired, "device retired"), (back, "condition cleared")):
+        alert = world.alert("device_offline", board)
+        assert (alert["state"], alert["resolution"]) == ("resolved", resolution)
+        assert (alert["count"], alert["last_seen"]) == (3, NOW + timedelta(minutes=2))
+
+
 def test_last_will_opens_the_alert_at_once(world):
     school = world.school()
     gateway = world.registry.device(school, "gateway")
